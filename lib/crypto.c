@@ -118,7 +118,8 @@ static int b64_decode_mapped(const char *in, size_t len, bool url, uint8_t **ret
                 return -E2BIG;
         while (n > 0 && in[n - 1] == '=')
                 n--;
-        if (len - n > 2 || n % 4 == 1)
+        /* Padding is optional, but when present it must complete the last quantum. */
+        if (len - n > 2 || n % 4 == 1 || (len != n && len % 4 != 0))
                 return -EINVAL;
         padded = (n + 3) / 4 * 4;
         tmp = malloc(padded + 1);

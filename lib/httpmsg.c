@@ -26,6 +26,20 @@ int ft_request_new(struct ft_request **ret, const char *method, const char *url)
         return 0;
 }
 
+/* RFC 9110 field names are tokens: anything else could split or forge a header line. */
+static bool is_header_name(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++) {
+                char c = *s;
+                if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      strchr("!#$%&'*+-.^_`|~", c)))
+                        return false;
+        }
+        return true;
+}
+
 int ft_request_add_header(struct ft_request *r, const char *name, const char *value)
 {
         struct ft_header *h;
@@ -35,7 +49,7 @@ int ft_request_add_header(struct ft_request *r, const char *name, const char *va
         if (r->n_headers >= FT_MAX_HEADERS)
                 return -E2BIG;
         /* CR or LF in a header would split it: refuse rather than send it. */
-        if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        if (!is_header_name(name) || strpbrk(value, "\r\n"))
                 return -EINVAL;
         h = &r->headers[r->n_headers];
         h->name = strdup(name);
@@ -127,6 +141,12 @@ int ft_url_split(const char *url, struct ft_url *ret)
         p = strstr(url, "://");
         if (!p || p == url)
                 return -EINVAL;
+        /* RFC 3986 scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), so "/a?u=http://b" is no URL. */
+        for (const char *q = url; q < p; q++) {
+                bool alpha = (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z');
+                if (!alpha && (q == url || !((*q >= '0' && *q <= '9') || *q == '+' || *q == '-' || *q == '.')))
+                        return -EINVAL;
+        }
         u.scheme = url;
         u.scheme_len = (size_t)(p - url);
         auth = p + 3;

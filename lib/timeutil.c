@@ -78,7 +78,7 @@ static int expect(const char *s, size_t len, size_t *i, char c)
 
 int ft_time_parse_iso8601(const char *s, size_t len, int64_t *ret_epoch)
 {
-        unsigned y, mo, d, h, mi, sec, oh, om;
+        unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
         size_t i = 0;
         int64_t t, offset = 0;
 
@@ -130,7 +130,7 @@ int ft_time_parse_http_date(const char *s, size_t len, int64_t *ret_epoch)
 {
         static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-        unsigned d, y, h, mi, sec, mo = 0;
+        unsigned d = 0, y = 0, h = 0, mi = 0, sec = 0, mo = 0;
         size_t i = 0;
 
         /* IMF-fixdate only ("Sun, 06 Nov 1994 08:49:37 GMT"): what every server we talk to sends. */
@@ -158,27 +158,51 @@ int ft_time_parse_http_date(const char *s, size_t len, int64_t *ret_epoch)
         return 0;
 }
 
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: what four year digits can show. */
+#define TIME_FORMAT_MIN INT64_C(-62167219200)
+#define TIME_FORMAT_MAX INT64_C(253402300799)
+
+static void put_digits(char *out, unsigned v, unsigned n)
+{
+        while (n-- > 0) {
+                out[n] = (char)('0' + v % 10);
+                v /= 10;
+        }
+}
+
 void ft_time_format_rfc3339(int64_t t, char out[21])
 {
-        int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-        int64_t rem = t - days * 86400;
+        int64_t days, rem;
         unsigned m, d;
         int y;
 
+        /* Clamp first, so the day arithmetic cannot overflow on any input. */
+        if (t < TIME_FORMAT_MIN)
+                t = TIME_FORMAT_MIN;
+        if (t > TIME_FORMAT_MAX)
+                t = TIME_FORMAT_MAX;
+        days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+        rem = t - days * 86400;
         civil_from_days(days, &y, &m, &d);
-        if (y < 0 || y > 9999)
-                y = y < 0 ? 0 : 9999;
-        snprintf(out, 21, "%04d-%02u-%02uT%02u:%02u:%02uZ", y, m, d, (unsigned)(rem / 3600),
-                 (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+        memcpy(out, "0000-00-00T00:00:00Z", 21);
+        put_digits(out, (unsigned)y, 4);
+        put_digits(out + 5, m, 2);
+        put_digits(out + 8, d, 2);
+        put_digits(out + 11, (unsigned)(rem / 3600), 2);
+        put_digits(out + 14, (unsigned)(rem / 60 % 60), 2);
+        put_digits(out + 17, (unsigned)(rem % 60), 2);
 }
 
 void ft_time_format_amz(int64_t t, char out[17])
 {
+        /* Positions of YYYY MM DD T HH MM SS Z in "2025-12-01T12:05:00Z". */
+        static const uint8_t from[16] = { 0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 14, 15, 17, 18, 19 };
         char r[21];
 
         ft_time_format_rfc3339(t, r);
-        /* 2025-12-01T12:05:00Z -> 20251201T120500Z */
-        snprintf(out, 17, "%.4s%.2s%.2sT%.2s%.2s%.2sZ", r, r + 5, r + 8, r + 11, r + 14, r + 17);
+        for (size_t i = 0; i < sizeof(from); i++)
+                out[i] = r[from[i]];
+        out[16] = '\0';
 }
 
 int64_t ft_time_retry_after(const char *value, int64_t now)
@@ -199,14 +223,15 @@ int64_t ft_time_retry_after(const char *value, int64_t now)
                 for (size_t i = 0; i < len; i++) {
                         if (value[i] < '0' || value[i] > '9')
                                 return 0;
-                        secs = secs * 10 + (value[i] - '0');
-                        /* A day is more than any upstream should ask for; cap it. */
-                        if (secs > 86400)
-                                return 86400;
+                        /* Stop summing past the cap, but read on: "99999x" is as unparsable as "9x". */
+                        if (secs <= 86400)
+                                secs = secs * 10 + (value[i] - '0');
                 }
-                return secs;
+                /* A day is more than any upstream should ask for; cap it. */
+                return secs > 86400 ? 86400 : secs;
         }
-        if (ft_time_parse_http_date(value, len, &t) < 0)
+        if (ft_time_parse_http_date(value, len, &t) < 0 || t <= now)
                 return 0;
-        return t > now ? (t - now > 86400 ? 86400 : t - now) : 0;
+        /* t is a four-digit year, so t - 86400 cannot overflow; t - now could for any `now`. */
+        return now < t - 86400 ? 86400 : t - now;
 }

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fedtokend: obtains AWS-signed OIDC tokens (STS GetWebIdentityToken) with
+ * whatever AWS credentials the host offers and keeps them renewed.
+ *
+ *   fedtokend [-c FILE]                 run, renewing every token
+ *   fedtokend [-c FILE] --once          fetch everything once, print a summary
+ *   fedtokend [-c FILE] --check-config  validate, print the effective config
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "ft-config.h"
+
+#include "config.h"
+#include "creds.h"
+#include "fetch.h"
+#include "jwtsrc.h"
+#include "log.h"
+#include "timeutil.h"
+#include "util.h"
+
+/* Exit codes, documented in fedtokend(8). */
+enum {
+        EXIT_OK = 0,
+        EXIT_TOKENS_FAILED = 1,  /* --once: at least one token could not be obtained */
+        EXIT_CONFIG = 2,         /* bad command line or configuration */
+        EXIT_RUNTIME = 3,        /* could not start (loop, TLS library, out of memory) */
+};
+
+#define CONFIG_MAX_SIZE (1024 * 1024)
+
+struct daemon {
+        uv_loop_t loop;
+        uv_signal_t sig_term, sig_int, sig_hup;
+        struct ft_config *cfg;
+        struct fetcher *fetcher;
+        struct creds_source *creds;
+        struct jwt_source *jwts[FT_CONFIG_MAX_TARGETS];
+        size_t n_jwts;
+        bool once;
+        bool stopping;
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: fedtokend [-c FILE] [--once | --check-config] [--log-level LEVEL]\n"
+                "\n"
+                "Obtains AWS-signed OIDC tokens (IAM outbound identity federation) and keeps them renewed.\n"
+                "\n"
+                "  -c, --config FILE    configuration file (default %s/fedtokend/fedtokend.conf)\n"
+                "      --once           fetch every token once, print what was obtained, exit\n"
+                "      --check-config   validate the configuration, print the effective one, exit\n"
+                "      --log-level L    debug, info, notice, warning or error (overrides the file)\n"
+                "  -h, --help           this text\n"
+                "  -V, --version        the version\n"
+                "\n"
+                "Exit status: 0 success, 1 a token could not be obtained (--once), 2 bad configuration or\n"
+                "usage, 3 could not start.\n",
+                FT_SYSCONFDIR);
+}
+
+static int parse_log_level(const char *s, enum ft_log_level *ret)
+{
+        static const struct { const char *name; enum ft_log_level level; } levels[] = {
+                { "debug", FT_LOG_DEBUG },     { "info", FT_LOG_INFO },   { "notice", FT_LOG_NOTICE },
+                { "warning", FT_LOG_WARNING }, { "error", FT_LOG_ERR },
+        };
+
+        for (size_t i = 0; i < FT_ELEMENTSOF(levels); i++)
+                if (strcmp(s, levels[i].name) == 0) {
+                        *ret = levels[i].level;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int load_config(const char *path, struct ft_config **ret)
+{
+        struct ft_diag diag = { 0 };
+        char *text = NULL;
+        size_t len = 0;
+        int r;
+
+        r = read_file_capped(path, CONFIG_MAX_SIZE, &text, &len, &diag);
+        if (r < 0) {
+                fprintf(stderr, "fedtokend: %s\n", diag.msg);
+                return r;
+        }
+        r = ft_config_parse(text, len, path, env_lookup, NULL, ret, &diag);
+        free(text);
+        if (r < 0)
+                fprintf(stderr, "fedtokend: %s\n", diag.msg);
+        return r;
+}
+
+static void stop(struct daemon *d)
+{
+        if (d->stopping)
+                return;
+        d->stopping = true;
+        for (size_t i = 0; i < d->n_jwts; i++)
+                jwt_source_free(d->jwts[i]);
+        d->n_jwts = 0;
+        creds_source_free(d->creds);
+        d->creds = NULL;
+        fetcher_free(d->fetcher);
+        d->fetcher = NULL;
+        uv_close((uv_handle_t *)&d->sig_term, NULL);
+        uv_close((uv_handle_t *)&d->sig_int, NULL);
+        uv_close((uv_handle_t *)&d->sig_hup, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+        struct daemon *d = h->data;
+
+        if (signum == SIGHUP) {
+                log_notice("SIGHUP: configuration reload is not supported by this version; restart to apply changes");
+                return;
+        }
+        log_info("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        stop(d);
+}
+
+static bool all_settled(const struct daemon *d)
+{
+        for (size_t i = 0; i < d->n_jwts; i++)
+                if (!jwt_source_settled(d->jwts[i]))
+                        return false;
+        return true;
+}
+
+static void on_jwt_update(void *userdata, struct jwt_source *src)
+{
+        struct daemon *d = userdata;
+
+        if (d->once && all_settled(d))
+                uv_stop(&d->loop);
+}
+
+static void print_expiry(const char *label, int64_t t)
+{
+        char when[21];
+        int64_t left = t - now_wall_ms() / 1000;
+
+        ft_time_format_rfc3339(t, when);
+        printf("  %-12s %s (in %lld s)\n", label, when, (long long)left);
+}
+
+/* What --once obtained, for a person. Never a token: a fingerprint identifies it. */
+static int print_summary(const struct daemon *d)
+{
+        int failed = 0;
+
+        printf("AWS credentials: %s; region %s\n", d->creds ? creds_source_kind(d->creds) : "-",
+               d->cfg->aws.region ? d->cfg->aws.region : "(none)");
+        for (size_t i = 0; i < d->n_jwts; i++) {
+                struct jwt_status st;
+
+                jwt_source_status(d->jwts[i], &st);
+                if (!st.token) {
+                        failed++;
+                        printf("%s: FAILED\n", jwt_source_name(d->jwts[i]));
+                        printf("  %-12s %s\n", "reason:",
+                               st.last_error ? st.last_error->msg : "no token was obtained");
+                        if (st.last_error && st.last_error->code[0])
+                                printf("  %-12s %s\n", "code:", st.last_error->code);
+                        continue;
+                }
+                printf("%s: OK\n", jwt_source_name(d->jwts[i]));
+                printf("  %-12s %s\n", "issuer:", st.claims->iss ? st.claims->iss : "-");
+                printf("  %-12s %s\n", "subject:", st.claims->sub ? st.claims->sub : "-");
+                printf("  %-12s", "audience:");
+                for (size_t k = 0; k < st.claims->n_aud; k++)
+                        printf(" %s", st.claims->aud[k]);
+                printf("\n");
+                if (st.claims->aws_account)
+                        printf("  %-12s %s\n", "account:", st.claims->aws_account);
+                print_expiry("expires:", st.expires);
+                printf("  %-12s %s, %s\n", "signature:", st.claims->alg ? st.claims->alg : "-",
+                       st.verified ? "verified against the issuer's JWKS" : "not verified (verify = false)");
+                printf("  %-12s %s (%zu bytes)\n", "token:", st.fingerprint, st.token_len);
+        }
+        return failed ? EXIT_TOKENS_FAILED : EXIT_OK;
+}
+
+static int start(struct daemon *d)
+{
+        struct ft_diag diag = { 0 };
+        int r;
+
+        r = fetcher_new(&d->loop, d->cfg->daemon.ca_file, &d->fetcher);
+        if (r < 0) {
+                log_error("cannot set up HTTP transfers: %s", strerror(-r));
+                return EXIT_RUNTIME;
+        }
+        r = creds_source_new(&d->loop, d->fetcher, d->cfg, env_lookup, NULL, &d->creds, &diag);
+        if (r < 0) {
+                log_error("%s", diag.msg);
+                return EXIT_CONFIG;
+        }
+        log_info("AWS credentials from %s", creds_source_kind(d->creds));
+        for (size_t i = 0; i < d->cfg->n_jwts; i++) {
+                r = jwt_source_new(&d->loop, d->fetcher, d->creds, d->cfg, d->cfg->jwts[i], on_jwt_update, d,
+                                   &d->jwts[d->n_jwts], &diag);
+                if (r < 0) {
+                        /* A diagnosis means the configuration is at fault; a bare errno, the machine. */
+                        log_error("jwt.%s: %s", d->cfg->jwts[i]->name, diag.msg[0] ? diag.msg : strerror(-r));
+                        return diag.msg[0] ? EXIT_CONFIG : EXIT_RUNTIME;
+                }
+                jwt_source_set_once(d->jwts[d->n_jwts], d->once);
+                d->n_jwts++;
+        }
+        for (size_t i = 0; i < d->cfg->n_azures; i++)
+                log_warning("azure.%s: Entra ID exchange is not implemented in this version; ignored",
+                            d->cfg->azures[i]->name);
+        for (size_t i = 0; i < d->cfg->n_gcps; i++)
+                log_warning("gcp.%s: Google STS exchange is not implemented in this version; ignored",
+                            d->cfg->gcps[i]->name);
+        for (size_t i = 0; i < d->n_jwts; i++)
+                jwt_source_start(d->jwts[i]);
+        return EXIT_OK;
+}
+
+static int setup_signals(struct daemon *d)
+{
+        uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
+        int nums[] = { SIGTERM, SIGINT, SIGHUP };
+
+        for (size_t i = 0; i < FT_ELEMENTSOF(sigs); i++) {
+                int r = uv_signal_init(&d->loop, sigs[i]);
+                if (r < 0)
+                        return r;
+                sigs[i]->data = d;
+                r = uv_signal_start(sigs[i], on_signal, nums[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int run(struct daemon *d)
+{
+        int rc, r;
+
+        r = uv_loop_init(&d->loop);
+        if (r < 0) {
+                fprintf(stderr, "fedtokend: cannot create the event loop: %s\n", uv_strerror(r));
+                return EXIT_RUNTIME;
+        }
+        r = setup_signals(d);
+        if (r < 0) {
+                log_error("cannot install signal handlers: %s", uv_strerror(r));
+                rc = EXIT_RUNTIME;
+        } else {
+                rc = start(d);
+        }
+        if (rc == EXIT_OK) {
+                if (!d->once)
+                        log_notice("started: %zu token(s), credentials from %s", d->n_jwts,
+                                   creds_source_kind(d->creds));
+                uv_run(&d->loop, UV_RUN_DEFAULT);
+                if (d->once)
+                        rc = print_summary(d);
+        }
+        stop(d);
+        /* Let the close callbacks run, then the loop must close cleanly: nothing leaked. */
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        r = uv_loop_close(&d->loop);
+        if (r < 0) {
+                log_error("event loop did not close cleanly: %s", uv_strerror(r));
+                if (rc == EXIT_OK)
+                        rc = EXIT_RUNTIME;
+        }
+        return rc;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "once", no_argument, NULL, 'o' },
+                { "check-config", no_argument, NULL, 'n' },
+                { "log-level", required_argument, NULL, 'l' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        const char *config_path = FT_SYSCONFDIR "/fedtokend/fedtokend.conf";
+        struct daemon d = { 0 };
+        enum ft_log_level level = FT_LOG_INFO;
+        bool check = false, level_set = false;
+        struct rlimit no_core = { 0, 0 };
+        int c, rc;
+
+        while ((c = getopt_long(argc, argv, "c:hV", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'o':
+                        d.once = true;
+                        break;
+                case 'n':
+                        check = true;
+                        break;
+                case 'l':
+                        if (parse_log_level(optarg, &level) < 0) {
+                                fprintf(stderr, "fedtokend: unknown log level \"%s\"\n", optarg);
+                                return EXIT_CONFIG;
+                        }
+                        level_set = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                case 'V':
+                        printf("fedtokend %s\n", FT_VERSION);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_CONFIG;
+                }
+        }
+        if (optind < argc || (check && d.once)) {
+                usage(stderr);
+                return EXIT_CONFIG;
+        }
+        /* A core dump would hold every token and key in memory: never write one. */
+        (void)setrlimit(RLIMIT_CORE, &no_core);
+
+        if (load_config(config_path, &d.cfg) < 0)
+                return EXIT_CONFIG;
+        if (check) {
+                char *dump = NULL;
+                if (ft_config_dump(d.cfg, &dump) == 0)
+                        fputs(dump, stdout);
+                free(dump);
+                fprintf(stderr, "%s: configuration OK\n", config_path);
+                ft_config_free(d.cfg);
+                return EXIT_OK;
+        }
+        log_init(level_set ? level : d.cfg->daemon.log_level);
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                log_error("cannot initialise libcurl");
+                ft_config_free(d.cfg);
+                return EXIT_RUNTIME;
+        }
+        rc = run(&d);
+        curl_global_cleanup();
+        ft_config_free(d.cfg);
+        return rc;
+}

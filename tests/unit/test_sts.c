@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "awscreds.h"
+#include "sigv4.h"
 #include "sts.h"
 #include "test.h"
 
@@ -1066,6 +1067,42 @@ static void test_clamp(void)
         CHECK_INT(ft_sts_clamp_duration(300, NOW + 1000, NOW, INT32_MAX), -ERANGE);
 }
 
+/*
+ * End to end without a network: the request fedtokend builds for the real
+ * regional endpoint, signed as the daemon signs it, must carry exactly the
+ * Authorization of the captured minimal vector (signed by the AWS SDK's own
+ * signer with the same four headers).
+ */
+static void test_gwit_signed_like_the_sdk(void)
+{
+        static const char *const auds[] = { "api://AzureADTokenExchange" };
+        struct ft_gwit_params p = { .audiences = auds, .n_audiences = 1, .signing_algorithm = "RS256",
+                                    .duration = 300 };
+        struct ft_aws_creds creds = { .access_key_id = "AKIDEXAMPLE",
+                                      .secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLE",
+                                      .session_token = "FAKE-SESSION-TOKEN-EXAMPLE" };
+        struct ft_sigv4_params sp = { .region = "us-east-2", .service = "sts", .now = 1764590400,
+                                      .normalize_path = true };
+        struct ft_diag diag = { 0 };
+        struct ft_request *req = NULL;
+        char *endpoint = NULL, *want = NULL;
+        size_t len = 0;
+
+        CHECK_INT(ft_sts_endpoint("us-east-2", false, false, &endpoint), 0);
+        CHECK_INT(ft_sts_build_gwit(endpoint, &p, &req, &diag), 0);
+        CHECK_INT(ft_sigv4_sign(req, &creds, &sp, NULL), 0);
+        want = test_read_shared("vectors/captured/sts-getwebidentitytoken-minimal.authz", &len);
+        CHECK(want != NULL);
+        if (want && req) {
+                while (len > 0 && (want[len - 1] == '\n' || want[len - 1] == '\r'))
+                        want[--len] = '\0';
+                CHECK_STR(ft_request_header(req, "Authorization"), want);
+        }
+        free(want);
+        free(endpoint);
+        ft_request_free(req);
+}
+
 int main(void)
 {
         test_endpoint_vectors();
@@ -1091,5 +1128,6 @@ int main(void)
         test_explain_status_only();
         test_explain_hostile_message();
         test_clamp();
+        test_gwit_signed_like_the_sdk();
         return test_summary();
 }

@@ -348,7 +348,10 @@ int main(int argc, char **argv)
                 ft_config_free(d.cfg);
                 return EXIT_OK;
         }
-        log_init(level_set ? level : d.cfg->daemon.log_level);
+        /* --once speaks through its summary; its log shows only what went wrong, unless asked. */
+        if (!level_set)
+                level = d.once && d.cfg->daemon.log_level > FT_LOG_WARNING ? FT_LOG_WARNING : d.cfg->daemon.log_level;
+        log_init(level);
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 log_error("cannot initialise libcurl");
                 ft_config_free(d.cfg);

@@ -47,7 +47,7 @@ int64_t ft_backoff_next(struct ft_backoff *b, enum ft_retry cls, int64_t retry_a
                         break;
                 }
                 n--;
-                /* fall through */
+                __attribute__((fallthrough));
         case FT_RETRY_BACKOFF:
                 cap = b->initial_ms;
                 while (n-- > 0 && cap < b->max_ms)

@@ -6,26 +6,16 @@
 #include <string.h>
 
 #include "log.h"
-#include "schedule.h"
 #include "sts.h"
 #include "timeutil.h"
 #include "util.h"
 
-/* Never sign with credentials that expire within this many seconds. */
-#define SIGN_MARGIN_S 60
 /* Token files (IRSA, Pod Identity) are JWTs: a few KiB. */
 #define TOKEN_FILE_MAX (16 * 1024)
 #define SHARED_FILE_MAX (1024 * 1024)
 #define IMDS_TIMEOUT_MS 2000
 
 enum imds_step { IMDS_TOKEN, IMDS_ROLE, IMDS_CREDS };
-
-struct creds_wait {
-        struct creds_source *source;
-        creds_done_fn done;
-        void *userdata;
-        struct creds_wait *next, *prev;
-};
 
 struct creds_source {
         uv_loop_t *loop;
@@ -35,12 +25,11 @@ struct creds_source {
         void *env_ud;
         enum ft_cred_provider kind;
 
-        struct ft_aws_creds *current;      /* last good credentials, or NULL */
-        struct fetch *inflight;            /* the one fetch under way, shared by every waiter */
-        bool refreshing;
-        struct creds_wait *waiters;
-        uv_timer_t timer;                  /* refresh ahead, or retry after a failure */
-        struct ft_backoff backoff;
+        /* The one fetch under way and who gets its outcome. */
+        bool busy;
+        struct fetch *inflight;
+        creds_done_fn done;
+        void *done_ud;
 
         /* IMDSv2 session: the token is reused until 80 % of its TTL or a 401. */
         char *imds_endpoint;
@@ -52,8 +41,6 @@ struct creds_source {
 
         char *sts_endpoint;                /* for AssumeRoleWithWebIdentity */
 };
-
-static void refresh_start(struct creds_source *s);
 
 int sts_endpoint_resolve(const struct ft_config *cfg, char **ret, struct ft_diag *diag)
 {
@@ -135,7 +122,6 @@ int creds_source_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config 
 {
         struct creds_source *s;
         enum ft_cred_provider kind;
-        int r;
 
         kind = choose_provider(cfg, env, env_ud, diag);
         if (kind == FT_CREDS_AUTO)
@@ -160,8 +146,6 @@ int creds_source_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config 
         s->env = env;
         s->env_ud = env_ud;
         s->kind = kind;
-        s->backoff.initial_ms = (int64_t)cfg->daemon.backoff_initial * 1000;
-        s->backoff.max_ms = (int64_t)cfg->daemon.backoff_max * 1000;
         s->imds_endpoint = strdup(cfg->aws.imds_endpoint ? cfg->aws.imds_endpoint
                                   : cfg->aws.imds_ipv6 ? FT_IMDS_DEFAULT_ENDPOINT_V6
                                                        : FT_IMDS_DEFAULT_ENDPOINT);
@@ -175,128 +159,37 @@ int creds_source_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config 
                 creds_source_free(s);
                 return -ENOMEM;
         }
-        r = uv_timer_init(loop, &s->timer);
-        if (r < 0) {
-                free(s->imds_endpoint);
-                free(s->sts_endpoint);
-                free(s);
-                return r;
-        }
-        s->timer.data = s;
         *ret = s;
         return 0;
 }
 
-static bool creds_usable(const struct ft_aws_creds *c, int64_t min_valid_s)
-{
-        if (!c)
-                return false;
-        if (c->expiration == 0)
-                return true;
-        return c->expiration - now_wall_ms() / 1000 >= min_valid_s;
-}
-
-static void waiter_unlink(struct creds_wait *w)
-{
-        struct creds_source *s = w->source;
-
-        if (w->prev)
-                w->prev->next = w->next;
-        else
-                s->waiters = w->next;
-        if (w->next)
-                w->next->prev = w->prev;
-        w->next = w->prev = NULL;
-}
-
-void creds_wait_cancel(struct creds_wait *w)
-{
-        if (!w)
-                return;
-        waiter_unlink(w);
-        free(w);
-}
-
 /*
- * Hand the result to every waiter. The list is detached first: a waiter's
- * callback may well ask for credentials again, and that new wait belongs to
- * the next round, not this one.
+ * Hand the outcome to whoever asked, exactly once. The callback may start
+ * the next fetch, so the source is idle before it runs.
  */
-static void notify_waiters(struct creds_source *s, const struct ft_aws_creds *c, const struct ft_diag *diag)
+static void finish(struct creds_source *s, struct ft_aws_creds *c, const struct ft_diag *diag)
 {
-        struct creds_wait *w = s->waiters;
+        creds_done_fn done = s->done;
+        void *ud = s->done_ud;
 
-        s->waiters = NULL;
-        while (w) {
-                struct creds_wait *next = w->next;
-                w->done(w->userdata, c, c ? NULL : diag);
-                free(w);
-                w = next;
+        s->busy = false;
+        s->done = NULL;
+        s->done_ud = NULL;
+        if (c && !c->role_arn && s->imds_role) {
+                /* IMDS does not return the ARN; keep the role name for messages. */
+                c->role_arn = strdup(s->imds_role);
         }
-}
-
-static void on_timer(uv_timer_t *t)
-{
-        struct creds_source *s = t->data;
-
-        refresh_start(s);
-}
-
-static void arm_timer(struct creds_source *s, int64_t delay_ms)
-{
-        if (delay_ms < 0)
-                delay_ms = 0;
-        uv_timer_stop(&s->timer);
-        (void)uv_timer_start(&s->timer, on_timer, (uint64_t)delay_ms, 0);
+        done(ud, c, c ? NULL : diag);
 }
 
 static void refresh_succeeded(struct creds_source *s, struct ft_aws_creds *c)
 {
-        int64_t now = now_wall_ms() / 1000;
-
-        s->refreshing = false;
-        ft_aws_creds_free(s->current);
-        s->current = c;
-        ft_backoff_reset(&s->backoff);
-        if (c->expiration) {
-                /*
-                 * Refresh `credentials_refresh` (15 min) before expiry, as botocore
-                 * does: IMDS offers new credentials at least 5 min before the old
-                 * ones expire. Short-lived credentials are refreshed at half their
-                 * remaining life instead, never in a loop.
-                 */
-                int64_t remaining = c->expiration - now;
-                int64_t at = remaining - s->cfg->aws.credentials_refresh;
-                if (at < remaining / 2)
-                        at = remaining / 2;
-                if (at < 1)
-                        at = 1;
-                arm_timer(s, at * 1000);
-                {
-                        char exp[21];
-                        ft_time_format_rfc3339(c->expiration, exp);
-                        log_full(LOG_INFO, &(struct log_ctx){ .upstream = creds_source_kind(s) },
-                                 "AWS credentials from %s%s%s valid until %s", creds_source_kind(s),
-                                 c->role_arn ? " for " : "", c->role_arn ? c->role_arn : "", exp);
-                }
-        }
-        notify_waiters(s, c, NULL);
+        finish(s, c, NULL);
 }
 
 static void refresh_failed(struct creds_source *s, const struct ft_diag *diag)
 {
-        int64_t delay;
-
-        s->refreshing = false;
-        delay = ft_backoff_next(&s->backoff, diag->retry, diag->retry_after * 1000, random_u32());
-        log_full(LOG_WARNING, &(struct log_ctx){ .upstream = creds_source_kind(s), .code = diag->code },
-                 "AWS credentials (%s): %s; retrying in %.1f s", creds_source_kind(s), diag->msg, delay / 1000.0);
-        arm_timer(s, delay);
-        /* The last good credentials serve until they expire ("static stability"). */
-        if (creds_usable(s->current, SIGN_MARGIN_S))
-                notify_waiters(s, s->current, NULL);
-        else
-                notify_waiters(s, NULL, diag);
+        finish(s, NULL, diag);
 }
 
 /* --- providers --- */
@@ -612,10 +505,6 @@ static void on_imds_done(void *ud, int error, const char *errmsg, const struct f
                         refresh_failed(s, &diag);
                         return;
                 }
-                if (!c->role_arn && s->imds_role) {
-                        /* IMDS does not return the ARN; keep the role name for messages. */
-                        c->role_arn = strdup(s->imds_role);
-                }
                 refresh_succeeded(s, c);
                 return;
         }
@@ -667,12 +556,15 @@ static void fetch_imds(struct creds_source *s)
         imds_next(s);
 }
 
-static void refresh_start(struct creds_source *s)
+int creds_fetch(struct creds_source *s, creds_done_fn done, void *userdata)
 {
-        if (s->refreshing)
-                return;
-        s->refreshing = true;
-        uv_timer_stop(&s->timer);
+        if (!done)
+                return -EINVAL;
+        if (s->busy)
+                return -EBUSY;
+        s->busy = true;
+        s->done = done;
+        s->done_ud = userdata;
         switch (s->kind) {
         case FT_CREDS_ENV:
                 fetch_env(s);
@@ -692,77 +584,29 @@ static void refresh_start(struct creds_source *s)
                 fetch_imds(s);
                 break;
         }
+        return 0;
 }
 
-int creds_get(struct creds_source *s, int64_t min_valid_s, creds_done_fn done, void *userdata,
-              struct creds_wait **ret_wait, const struct ft_aws_creds **ret_creds)
+void creds_fetch_cancel(struct creds_source *s)
 {
-        struct creds_wait *w;
-
-        if (creds_usable(s->current, min_valid_s < SIGN_MARGIN_S ? SIGN_MARGIN_S : min_valid_s)) {
-                *ret_creds = s->current;
-                return 0;
-        }
-        w = calloc(1, sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        w->source = s;
-        w->done = done;
-        w->userdata = userdata;
-        w->next = s->waiters;
-        if (s->waiters)
-                s->waiters->prev = w;
-        s->waiters = w;
-        if (ret_wait)
-                *ret_wait = w;
-        /*
-         * Join the one refresh under way, or the retry already scheduled
-         * after a failure (asking again must not hammer the provider), or
-         * start one on the next loop turn. Deferring keeps `done` out of
-         * this call even for the synchronous providers (env, profile).
-         */
-        if (!s->refreshing && !(s->backoff.failures > 0 && uv_is_active((uv_handle_t *)&s->timer)))
-                arm_timer(s, 0);
-        return 1;
-}
-
-const struct ft_aws_creds *creds_peek(const struct creds_source *s)
-{
-        return s->current;
-}
-
-void creds_invalidate(struct creds_source *s)
-{
-        ft_aws_creds_free(s->current);
-        s->current = NULL;
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-        struct creds_source *s = h->data;
-
-        free(s);
+        if (!s || !s->busy)
+                return;
+        if (s->inflight)
+                fetch_cancel(s->inflight);
+        s->inflight = NULL;
+        s->busy = false;
+        s->done = NULL;
+        s->done_ud = NULL;
 }
 
 void creds_source_free(struct creds_source *s)
 {
-        struct creds_wait *w;
-
         if (!s)
                 return;
-        if (s->inflight)
-                fetch_cancel(s->inflight);
-        while ((w = s->waiters)) {
-                s->waiters = w->next;
-                free(w);
-        }
-        ft_aws_creds_free(s->current);
+        creds_fetch_cancel(s);
         imds_drop_token(s);
         free(s->imds_role);
         free(s->imds_endpoint);
         free(s->sts_endpoint);
-        if (s->timer.loop)
-                uv_close((uv_handle_t *)&s->timer, on_timer_closed);
-        else
-                free(s);
+        free(s);
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * creds.h: AWS credentials for signing, from one provider chosen at start
- * (or pinned by [aws] credentials), cached with their expiry, refreshed
- * `credentials_refresh` seconds ahead of it, and kept through a failed
- * refresh until they really expire.
+ * creds.h: AWS credentials from one provider, chosen at start (or pinned by
+ * [aws] credentials). A creds_source performs one fetch at a time and hands
+ * the outcome back; when to fetch (refresh ahead of expiry, backoff) is the
+ * renewal engine's decision, not this module's.
  *
  * The default chain ("auto") takes the first provider that is configured on
  * this host: environment keys → shared credentials file profile → web
@@ -22,10 +22,14 @@
 #include "fetch.h"
 
 struct creds_source;
-struct creds_wait;
 
-/* `creds` and `diag` are borrowed for the call; exactly one is non-NULL. */
-typedef void (*creds_done_fn)(void *userdata, const struct ft_aws_creds *creds, const struct ft_diag *diag);
+/*
+ * The outcome of one fetch: either `creds` (ownership passes to the
+ * callback) or `diag` (borrowed for the call). Environment and profile
+ * credentials are read synchronously, so the callback may run before
+ * creds_fetch returns.
+ */
+typedef void (*creds_done_fn)(void *userdata, struct ft_aws_creds *creds, const struct ft_diag *diag);
 
 /*
  * The STS endpoint: [aws] sts_endpoint (AWS_ENDPOINT_URL_STS) when set, else
@@ -38,22 +42,10 @@ int sts_endpoint_resolve(const struct ft_config *cfg, char **ret, struct ft_diag
 int creds_source_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, ft_getenv_fn env,
                      void *env_ud, struct creds_source **ret, struct ft_diag *diag);
 
-/*
- * Credentials with at least `min_valid_s` seconds left.
- * Returns 0 with *ret_creds set (borrowed until control returns to the loop)
- * when the cache qualifies; returns 1 when a fetch is under way and `done`
- * will be called once (unless the wait is cancelled); negative on failure to
- * start, with `done` never called.
- */
-int creds_get(struct creds_source *s, int64_t min_valid_s, creds_done_fn done, void *userdata,
-              struct creds_wait **ret_wait, const struct ft_aws_creds **ret_creds);
-void creds_wait_cancel(struct creds_wait *w);
-
-/* The cached credentials, whatever their expiry, or NULL; never fetches. */
-const struct ft_aws_creds *creds_peek(const struct creds_source *s);
-
-/* Drop the cached credentials (STS said they expired or are invalid). */
-void creds_invalidate(struct creds_source *s);
+/* Start one fetch; -EBUSY while one is under way. `done` runs exactly once unless cancelled. */
+int creds_fetch(struct creds_source *s, creds_done_fn done, void *userdata);
+/* Abandon the fetch under way (its callback never runs). */
+void creds_fetch_cancel(struct creds_source *s);
 
 /* The provider in use: "env", "profile", "web-identity", "container", "imds". */
 const char *creds_source_kind(const struct creds_source *s);

@@ -1,59 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jwtsrc.h: one [jwt.NAME]: fetch an AWS-signed OIDC token with STS
- * GetWebIdentityToken, keep it, renew it ahead of expiry, back off on
- * failure, and say what went wrong in plain words.
+ * jwtfetch.h: one [jwt.NAME]'s fetch: STS GetWebIdentityToken signed with
+ * the given AWS credentials, the answer checked (and, with verify = true,
+ * the signature verified through the issuer's discovery document and
+ * JWKS), the outcome handed back. When to fetch is the renewal engine's
+ * decision.
  */
-#ifndef FT_JWTSRC_H
-#define FT_JWTSRC_H
+#ifndef FT_JWTFETCH_H
+#define FT_JWTFETCH_H
 
 #include <uv.h>
 
+#include "awscreds.h"
 #include "config.h"
-#include "creds.h"
-#include "crypto.h"
 #include "fetch.h"
 #include "jwt.h"
 
-struct jwt_source;
+struct jwt_fetcher;
 
-enum jwt_state {
-        JWT_PENDING = 0,   /* no token yet, first fetch under way */
-        JWT_FRESH,         /* the last fetch succeeded */
-        JWT_STALE,         /* the last fetch failed; the previous token is still servable */
-        JWT_FAILING,       /* the last fetch failed and there is nothing servable */
+/* A token obtained; the string is a secret. */
+struct jwt_token {
+        char *token;
+        size_t len;
+        struct ft_jwt *claims;
+        int64_t issued, expires;   /* epoch s on the local clock (corrected for a known skew) */
+        bool verified;
+        int duration;              /* DurationSeconds requested */
 };
+void jwt_token_free(struct jwt_token *t);   /* wipes; accepts NULL */
 
-struct jwt_status {
-        enum jwt_state state;
-        const char *token;            /* NULL unless servable now; borrowed */
-        size_t token_len;
-        const struct ft_jwt *claims;  /* of the current token, or NULL */
-        int64_t expires;              /* epoch s, 0 if none */
-        int64_t issued;
-        char fingerprint[FT_FINGERPRINT_LEN];
-        bool verified;                /* signature checked against the issuer's JWKS */
-        const struct ft_diag *last_error; /* NULL when the last fetch succeeded */
-        int64_t failing_since;        /* epoch s of the first failure of the current run, 0 if none */
-        int64_t next_attempt;         /* epoch s */
-        unsigned ok_count, fail_count;
-        int duration;                 /* DurationSeconds requested last */
-};
+/*
+ * The outcome: `tok` (ownership passes) or `diag`. `creds_stale` says STS
+ * rejected the credentials as expired, or they expire too soon to sign for
+ * a token: fetch new credentials before trying again.
+ */
+typedef void (*jwt_done_fn)(void *userdata, struct jwt_token *tok, const struct ft_diag *diag, bool creds_stale);
 
-/* Called after every fetch, good or bad. */
-typedef void (*jwt_update_fn)(void *userdata, struct jwt_source *src);
+/* -EINVAL with a diagnosis when the region or endpoint is unusable. */
+int jwt_fetcher_new(struct fetcher *f, const struct ft_config *cfg, const struct ft_config_jwt *def,
+                    struct jwt_fetcher **ret, struct ft_diag *diag);
 
-int jwt_source_new(uv_loop_t *loop, struct fetcher *f, struct creds_source *creds, const struct ft_config *cfg,
-                   const struct ft_config_jwt *def, jwt_update_fn update, void *userdata,
-                   struct jwt_source **ret, struct ft_diag *diag);
-/* First fetch now; renewals follow by themselves. */
-void jwt_source_start(struct jwt_source *s);
-/* --once: stop after the first outcome (immediate "retry now" answers still retried once). */
-void jwt_source_set_once(struct jwt_source *s, bool once);
-/* True once the source has a final outcome in --once mode. */
-bool jwt_source_settled(const struct jwt_source *s);
-const char *jwt_source_name(const struct jwt_source *s);
-void jwt_source_status(const struct jwt_source *s, struct jwt_status *ret);
-void jwt_source_free(struct jwt_source *s);
+/*
+ * Start one fetch signed with `creds` (borrowed for this call only);
+ * `creds_source` names the provider in messages. -EBUSY while one is under
+ * way. `done` runs exactly once unless cancelled, possibly before jwt_fetch
+ * returns (a request that cannot even be built fails at once).
+ */
+int jwt_fetch(struct jwt_fetcher *j, const struct ft_aws_creds *creds, const char *creds_source,
+              jwt_done_fn done, void *userdata);
+void jwt_fetch_cancel(struct jwt_fetcher *j);
+void jwt_fetcher_free(struct jwt_fetcher *j);
 
 #endif

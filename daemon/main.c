@@ -19,10 +19,10 @@
 #include "ft-config.h"
 
 #include "config.h"
-#include "creds.h"
 #include "fetch.h"
-#include "jwtsrc.h"
 #include "log.h"
+#include "server.h"
+#include "tokens.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -41,9 +41,8 @@ struct daemon {
         uv_signal_t sig_term, sig_int, sig_hup;
         struct ft_config *cfg;
         struct fetcher *fetcher;
-        struct creds_source *creds;
-        struct jwt_source *jwts[FT_CONFIG_MAX_TARGETS];
-        size_t n_jwts;
+        struct tokens *tokens;
+        struct server *server;
         bool once;
         bool stopping;
 };
@@ -106,11 +105,10 @@ static void stop(struct daemon *d)
         if (d->stopping)
                 return;
         d->stopping = true;
-        for (size_t i = 0; i < d->n_jwts; i++)
-                jwt_source_free(d->jwts[i]);
-        d->n_jwts = 0;
-        creds_source_free(d->creds);
-        d->creds = NULL;
+        server_free(d->server);
+        d->server = NULL;
+        tokens_free(d->tokens);
+        d->tokens = NULL;
         fetcher_free(d->fetcher);
         d->fetcher = NULL;
         uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -132,16 +130,18 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static bool all_settled(const struct daemon *d)
 {
-        for (size_t i = 0; i < d->n_jwts; i++)
-                if (!jwt_source_settled(d->jwts[i]))
+        for (size_t i = 0; i < tokens_count(d->tokens); i++)
+                if (!tokens_settled(d->tokens, (int)i))
                         return false;
         return true;
 }
 
-static void on_jwt_update(void *userdata, struct jwt_source *src)
+static void on_token_update(void *userdata, struct tokens *t, int id)
 {
         struct daemon *d = userdata;
 
+        if (d->server)
+                server_token_changed(d->server, id);
         if (d->once && all_settled(d))
                 uv_stop(&d->loop);
 }
@@ -155,39 +155,84 @@ static void print_expiry(const char *label, int64_t t)
         printf("  %-12s %s (in %lld s)\n", label, when, (long long)left);
 }
 
+static void print_jwt(const struct token_view *v)
+{
+        const struct ft_jwt *c = v->claims;
+
+        printf("  %-12s %s\n", "issuer:", c->iss ? c->iss : "-");
+        printf("  %-12s %s\n", "subject:", c->sub ? c->sub : "-");
+        printf("  %-12s", "audience:");
+        for (size_t k = 0; k < c->n_aud; k++)
+                printf(" %s", c->aud[k]);
+        printf("\n");
+        if (c->aws_account)
+                printf("  %-12s %s\n", "account:", c->aws_account);
+        print_expiry("expires:", v->expires);
+        printf("  %-12s %s, %s\n", "signature:", c->alg ? c->alg : "-",
+               v->verified ? "verified against the issuer's JWKS" : "not verified (verify = false)");
+}
+
+static void print_access_token(const struct daemon *d, const struct token_view *v)
+{
+        const char *dot = strchr(v->name, '.');
+
+        if (v->kind == FT_NODE_AZURE) {
+                for (size_t i = 0; i < d->cfg->n_azures; i++) {
+                        const struct ft_config_azure *a = d->cfg->azures[i];
+                        if (dot && strcmp(a->name, dot + 1) == 0) {
+                                printf("  %-12s %s\n", "tenant:", a->tenant_id);
+                                printf("  %-12s %s\n", "client:", a->client_id);
+                                printf("  %-12s %s\n", "scope:", a->scope);
+                        }
+                }
+        } else {
+                for (size_t i = 0; i < d->cfg->n_gcps; i++) {
+                        const struct ft_config_gcp *g = d->cfg->gcps[i];
+                        if (dot && strcmp(g->name, dot + 1) == 0) {
+                                printf("  %-12s %s\n", "provider:", g->audience);
+                                if (g->service_account)
+                                        printf("  %-12s %s\n", "account:", g->service_account);
+                                printf("  %-12s %s\n", "scope:", g->scope);
+                        }
+                }
+        }
+        printf("  %-12s %s\n", "type:", v->token_type);
+        print_expiry("expires:", v->expires);
+}
+
 /* What --once obtained, for a person. Never a token: a fingerprint identifies it. */
 static int print_summary(const struct daemon *d)
 {
         int failed = 0;
 
-        printf("AWS credentials: %s; region %s\n", d->creds ? creds_source_kind(d->creds) : "-",
+        printf("AWS credentials: %s; region %s\n", tokens_creds_kind(d->tokens),
                d->cfg->aws.region ? d->cfg->aws.region : "(none)");
-        for (size_t i = 0; i < d->n_jwts; i++) {
-                struct jwt_status st;
+        for (size_t i = 0; i < tokens_count(d->tokens); i++) {
+                struct token_view v;
 
-                jwt_source_status(d->jwts[i], &st);
-                if (!st.token) {
-                        failed++;
-                        printf("%s: FAILED\n", jwt_source_name(d->jwts[i]));
-                        printf("  %-12s %s\n", "reason:",
-                               st.last_error ? st.last_error->msg : "no token was obtained");
-                        if (st.last_error && st.last_error->code[0])
-                                printf("  %-12s %s\n", "code:", st.last_error->code);
+                tokens_view(d->tokens, (int)i, &v);
+                if (v.kind == FT_NODE_AWS_CREDS) {
+                        if (v.status.last_error) {
+                                failed++;
+                                printf("aws: FAILED\n  %-12s %s\n", "reason:", v.status.last_error->msg);
+                        }
                         continue;
                 }
-                printf("%s: OK\n", jwt_source_name(d->jwts[i]));
-                printf("  %-12s %s\n", "issuer:", st.claims->iss ? st.claims->iss : "-");
-                printf("  %-12s %s\n", "subject:", st.claims->sub ? st.claims->sub : "-");
-                printf("  %-12s", "audience:");
-                for (size_t k = 0; k < st.claims->n_aud; k++)
-                        printf(" %s", st.claims->aud[k]);
-                printf("\n");
-                if (st.claims->aws_account)
-                        printf("  %-12s %s\n", "account:", st.claims->aws_account);
-                print_expiry("expires:", st.expires);
-                printf("  %-12s %s, %s\n", "signature:", st.claims->alg ? st.claims->alg : "-",
-                       st.verified ? "verified against the issuer's JWKS" : "not verified (verify = false)");
-                printf("  %-12s %s (%zu bytes)\n", "token:", st.fingerprint, st.token_len);
+                if (!v.value) {
+                        failed++;
+                        printf("%s: FAILED\n", v.name);
+                        printf("  %-12s %s\n", "reason:",
+                               v.status.last_error ? v.status.last_error->msg : "no token was obtained");
+                        if (v.status.last_error && v.status.last_error->code[0])
+                                printf("  %-12s %s\n", "code:", v.status.last_error->code);
+                        continue;
+                }
+                printf("%s: OK\n", v.name);
+                if (v.kind == FT_NODE_JWT)
+                        print_jwt(&v);
+                else
+                        print_access_token(d, &v);
+                printf("  %-12s %s (%zu bytes)\n", "token:", v.fingerprint, v.len);
         }
         return failed ? EXIT_TOKENS_FAILED : EXIT_OK;
 }
@@ -202,31 +247,24 @@ static int start(struct daemon *d)
                 log_error("cannot set up HTTP transfers: %s", strerror(-r));
                 return EXIT_RUNTIME;
         }
-        r = creds_source_new(&d->loop, d->fetcher, d->cfg, env_lookup, NULL, &d->creds, &diag);
+        r = tokens_new(&d->loop, d->fetcher, d->cfg, env_lookup, NULL, on_token_update, d, &d->tokens, &diag);
         if (r < 0) {
-                log_error("%s", diag.msg);
-                return EXIT_CONFIG;
+                /* A diagnosis means the configuration is at fault; a bare errno, the machine. */
+                log_error("%s", diag.msg[0] ? diag.msg : strerror(-r));
+                return diag.msg[0] ? EXIT_CONFIG : EXIT_RUNTIME;
         }
-        log_info("AWS credentials from %s", creds_source_kind(d->creds));
-        for (size_t i = 0; i < d->cfg->n_jwts; i++) {
-                r = jwt_source_new(&d->loop, d->fetcher, d->creds, d->cfg, d->cfg->jwts[i], on_jwt_update, d,
-                                   &d->jwts[d->n_jwts], &diag);
+        log_info("AWS credentials from %s", tokens_creds_kind(d->tokens));
+        if (!d->once) {
+                r = server_new(&d->loop, d->cfg, d->tokens, &d->server, &diag);
+                if (r >= 0)
+                        r = server_listen(d->server, -1, &diag);
                 if (r < 0) {
-                        /* A diagnosis means the configuration is at fault; a bare errno, the machine. */
-                        log_error("jwt.%s: %s", d->cfg->jwts[i]->name, diag.msg[0] ? diag.msg : strerror(-r));
+                        log_error("%s", diag.msg[0] ? diag.msg : strerror(-r));
                         return diag.msg[0] ? EXIT_CONFIG : EXIT_RUNTIME;
                 }
-                jwt_source_set_once(d->jwts[d->n_jwts], d->once);
-                d->n_jwts++;
+                log_info("listening on %s", d->cfg->daemon.socket);
         }
-        for (size_t i = 0; i < d->cfg->n_azures; i++)
-                log_warning("azure.%s: Entra ID exchange is not implemented in this version; ignored",
-                            d->cfg->azures[i]->name);
-        for (size_t i = 0; i < d->cfg->n_gcps; i++)
-                log_warning("gcp.%s: Google STS exchange is not implemented in this version; ignored",
-                            d->cfg->gcps[i]->name);
-        for (size_t i = 0; i < d->n_jwts; i++)
-                jwt_source_start(d->jwts[i]);
+        tokens_start(d->tokens);
         return EXIT_OK;
 }
 
@@ -265,8 +303,8 @@ static int run(struct daemon *d)
         }
         if (rc == EXIT_OK) {
                 if (!d->once)
-                        log_notice("started: %zu token(s), credentials from %s", d->n_jwts,
-                                   creds_source_kind(d->creds));
+                        log_notice("started: %zu token(s), credentials from %s", tokens_count(d->tokens) - 1,
+                                   tokens_creds_kind(d->tokens));
                 uv_run(&d->loop, UV_RUN_DEFAULT);
                 if (d->once)
                         rc = print_summary(d);

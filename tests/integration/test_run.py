@@ -5,6 +5,7 @@ STS returns, and exits cleanly on SIGTERM."""
 import os
 import signal
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -13,8 +14,10 @@ from harness import Daemon, FakeCloud, check, summary  # noqa: E402
 
 def config(fc):
     # Six-second tokens (the fake caps their lifetime) renew every ~3 s.
+    sock = os.path.join(tempfile.mkdtemp(prefix="fedtokend-sock-"), "fedtokend.sock")
     return f"""
 [daemon]
+socket = {sock}
 ca_file = {fc.ca_file}
 min_remaining = 1
 refresh_margin = 0

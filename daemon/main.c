@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "ft-config.h"
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "tokens.h"
 #include "timeutil.h"
@@ -36,15 +38,24 @@ enum {
 
 #define CONFIG_MAX_SIZE (1024 * 1024)
 
+/* How often STATUS= is refreshed when nothing happens ("next renewal in N s" moves on). */
+#define STATUS_INTERVAL_MS 10000
+
 struct daemon {
         uv_loop_t loop;
-        uv_signal_t sig_term, sig_int, sig_hup;
+        uv_signal_t sig_term, sig_int, sig_hup, sig_usr2;
+        uv_timer_t status_timer;
+        const char *config_path;
         struct ft_config *cfg;
         struct fetcher *fetcher;
         struct tokens *tokens;
         struct server *server;
+        struct sdnotify *notify;
         bool once;
         bool stopping;
+        bool ready_sent;
+        bool level_set;
+        bool test_hooks;           /* FEDTOKEND_TEST_HOOKS=1: SIGUSR2 stalls the loop (watchdog test) */
 };
 
 static void usage(FILE *f)
@@ -105,27 +116,46 @@ static void stop(struct daemon *d)
         if (d->stopping)
                 return;
         d->stopping = true;
+        sdnotify_stopping(d->notify);
         server_free(d->server);
         d->server = NULL;
         tokens_free(d->tokens);
         d->tokens = NULL;
         fetcher_free(d->fetcher);
         d->fetcher = NULL;
+        sdnotify_free(d->notify);
+        d->notify = NULL;
         uv_close((uv_handle_t *)&d->sig_term, NULL);
         uv_close((uv_handle_t *)&d->sig_int, NULL);
         uv_close((uv_handle_t *)&d->sig_hup, NULL);
+        uv_close((uv_handle_t *)&d->sig_usr2, NULL);
+        if (d->status_timer.loop)
+                uv_close((uv_handle_t *)&d->status_timer, NULL);
 }
+
+static void update_status(struct daemon *d);
+static void reload(struct daemon *d);
 
 static void on_signal(uv_signal_t *h, int signum)
 {
         struct daemon *d = h->data;
 
-        if (signum == SIGHUP) {
-                log_notice("SIGHUP: configuration reload is not supported by this version; restart to apply changes");
-                return;
+        switch (signum) {
+        case SIGHUP:
+                reload(d);
+                break;
+        case SIGUSR2:
+                if (d->test_hooks) {
+                        /* Test hook only: a stuck loop must stop the watchdog pings. */
+                        log_warning("test hook: stalling the event loop for 6 s");
+                        sleep(6);
+                }
+                break;
+        default:
+                log_info("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+                stop(d);
+                break;
         }
-        log_info("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-        stop(d);
 }
 
 static bool all_settled(const struct daemon *d)
@@ -136,14 +166,83 @@ static bool all_settled(const struct daemon *d)
         return true;
 }
 
+/* True when every token (not the AWS credentials) can be served. */
+static bool all_servable(const struct daemon *d)
+{
+        int64_t now = now_wall_ms();
+
+        for (size_t i = 1; i < tokens_count(d->tokens); i++)
+                if (!tokens_servable(d->tokens, (int)i, now))
+                        return false;
+        return true;
+}
+
+static void send_ready(struct daemon *d)
+{
+        if (d->ready_sent)
+                return;
+        d->ready_sent = true;
+        sdnotify_ready(d->notify);
+        log_notice("ready: %zu token(s), credentials from %s", tokens_count(d->tokens) - 1,
+                   tokens_creds_kind(d->tokens));
+}
+
+/*
+ * STATUS=: "3/3 tokens fresh, next renewal in 41 s", or the first failing
+ * token and why ("azure.storage failing: AADSTS70021 ...").
+ */
+static void update_status(struct daemon *d)
+{
+        int64_t now = now_wall_ms(), next = 0;
+        size_t total = 0, fresh = 0;
+        char line[512] = "";
+
+        if (!d->tokens || !d->notify)
+                return;
+        for (size_t i = 0; i < tokens_count(d->tokens); i++) {
+                struct token_view v;
+
+                tokens_view(d->tokens, (int)i, &v);
+                if (v.kind != FT_NODE_AWS_CREDS)
+                        total++;
+                if (v.status.state == FT_NODE_FRESH && v.kind != FT_NODE_AWS_CREDS)
+                        fresh++;
+                if (v.status.last_error && !line[0])
+                        snprintf(line, sizeof(line), "%.64s %s: %.96s%s%.300s", v.name,
+                                 v.status.state == FT_NODE_STALE ? "failing (still serving)" : "failing",
+                                 v.status.last_error->code[0] ? v.status.last_error->code : "",
+                                 v.status.last_error->code[0] ? " " : "", v.status.last_error->msg);
+                if (v.status.next_fetch_wall_ms && (!next || v.status.next_fetch_wall_ms < next))
+                        next = v.status.next_fetch_wall_ms;
+        }
+        if (!line[0]) {
+                if (next && next > now)
+                        snprintf(line, sizeof(line), "%zu/%zu tokens fresh, next renewal in %lld s", fresh, total,
+                                 (long long)((next - now + 999) / 1000));
+                else
+                        snprintf(line, sizeof(line), "%zu/%zu tokens fresh", fresh, total);
+        }
+        sdnotify_status(d->notify, line);
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+        update_status(t->data);
+}
+
 static void on_token_update(void *userdata, struct tokens *t, int id)
 {
         struct daemon *d = userdata;
 
         if (d->server)
                 server_token_changed(d->server, id);
-        if (d->once && all_settled(d))
+        if (d->once && all_settled(d)) {
                 uv_stop(&d->loop);
+                return;
+        }
+        if (!d->once && !d->ready_sent && d->cfg->daemon.ready == FT_READY_TOKENS && all_servable(d))
+                send_ready(d);
+        update_status(d);
 }
 
 static void print_expiry(const char *label, int64_t t)
@@ -255,23 +354,113 @@ static int start(struct daemon *d)
         }
         log_info("AWS credentials from %s", tokens_creds_kind(d->tokens));
         if (!d->once) {
+                int fd = sdnotify_listen_fd();
+
                 r = server_new(&d->loop, d->cfg, d->tokens, &d->server, &diag);
                 if (r >= 0)
-                        r = server_listen(d->server, -1, &diag);
+                        r = server_listen(d->server, fd, &diag);
                 if (r < 0) {
                         log_error("%s", diag.msg[0] ? diag.msg : strerror(-r));
                         return diag.msg[0] ? EXIT_CONFIG : EXIT_RUNTIME;
                 }
-                log_info("listening on %s", d->cfg->daemon.socket);
+                log_info("listening on %s%s", d->cfg->daemon.socket, fd >= 0 ? " (socket activation)" : "");
+                r = sdnotify_watchdog_start(d->notify);
+                if (r >= 0)
+                        r = uv_timer_init(&d->loop, &d->status_timer);
+                if (r >= 0) {
+                        d->status_timer.data = d;
+                        r = uv_timer_start(&d->status_timer, on_status_timer, STATUS_INTERVAL_MS, STATUS_INTERVAL_MS);
+                }
+                if (r < 0) {
+                        log_error("cannot start timers: %s", uv_strerror(r));
+                        return EXIT_RUNTIME;
+                }
         }
         tokens_start(d->tokens);
+        /* READY=1 once the socket listens and the configuration is loaded, unless `ready = tokens`. */
+        if (!d->once && d->cfg->daemon.ready == FT_READY_LISTENING)
+                send_ready(d);
+        update_status(d);
         return EXIT_OK;
+}
+
+/*
+ * SIGHUP: parse the new file fully, build the new token set beside the old
+ * one, let it take over every token whose definition did not change, then
+ * swap. Any failure leaves the running configuration untouched. Clients
+ * stay connected throughout.
+ */
+static void reload(struct daemon *d)
+{
+        struct ft_config *cfg = NULL;
+        struct fetcher *fetcher = d->fetcher, *old_fetcher = NULL;
+        struct tokens *t = NULL;
+        struct ft_diag diag = { 0 };
+        size_t kept;
+        int r;
+
+        if (d->once || d->stopping)
+                return;
+        sdnotify_reloading(d->notify);
+        log_notice("SIGHUP: reloading %s", d->config_path);
+        if (load_config(d->config_path, &cfg) < 0) {
+                log_error("reload failed, keeping the running configuration");
+                sdnotify_status(d->notify, "reload failed: configuration invalid (see the log)");
+                sdnotify_ready(d->notify);
+                return;
+        }
+        if (strcmp(cfg->daemon.socket, d->cfg->daemon.socket) != 0 ||
+            cfg->daemon.socket_mode != d->cfg->daemon.socket_mode ||
+            !((!cfg->daemon.socket_group && !d->cfg->daemon.socket_group) ||
+              (cfg->daemon.socket_group && d->cfg->daemon.socket_group &&
+               !strcmp(cfg->daemon.socket_group, d->cfg->daemon.socket_group))))
+                log_warning("reload: socket, socket_mode and socket_group take effect at the next restart");
+        if (!((!cfg->daemon.ca_file && !d->cfg->daemon.ca_file) ||
+              (cfg->daemon.ca_file && d->cfg->daemon.ca_file && !strcmp(cfg->daemon.ca_file, d->cfg->daemon.ca_file)))) {
+                r = fetcher_new(&d->loop, cfg->daemon.ca_file, &fetcher);
+                if (r < 0) {
+                        log_error("reload failed: cannot set up HTTP transfers: %s", strerror(-r));
+                        goto fail;
+                }
+                old_fetcher = d->fetcher;
+        }
+        r = tokens_new(&d->loop, fetcher, cfg, env_lookup, NULL, on_token_update, d, &t, &diag);
+        if (r < 0) {
+                log_error("reload failed, keeping the running configuration: %s", diag.msg[0] ? diag.msg : strerror(-r));
+                goto fail;
+        }
+        r = server_reload(d->server, cfg, t, &diag);
+        if (r < 0) {
+                log_error("reload failed, keeping the running configuration: %s", diag.msg[0] ? diag.msg : strerror(-r));
+                goto fail;
+        }
+        kept = tokens_adopt(t, d->tokens);
+        tokens_free(d->tokens);
+        fetcher_free(old_fetcher);
+        ft_config_free(d->cfg);
+        d->cfg = cfg;
+        d->tokens = t;
+        d->fetcher = fetcher;
+        if (!d->level_set)
+                log_set_level(cfg->daemon.log_level);
+        tokens_start(t);
+        log_notice("reloaded: %zu token(s), %zu kept unchanged", tokens_count(t) - 1, kept ? kept - 1 : 0);
+        sdnotify_ready(d->notify);
+        update_status(d);
+        return;
+fail:
+        tokens_free(t);
+        if (fetcher != d->fetcher)
+                fetcher_free(fetcher);
+        ft_config_free(cfg);
+        sdnotify_status(d->notify, "reload failed (see the log); running with the previous configuration");
+        sdnotify_ready(d->notify);
 }
 
 static int setup_signals(struct daemon *d)
 {
-        uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
-        int nums[] = { SIGTERM, SIGINT, SIGHUP };
+        uv_signal_t *sigs[] = { &d->sig_term, &d->sig_int, &d->sig_hup, &d->sig_usr2 };
+        int nums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR2 };
 
         for (size_t i = 0; i < FT_ELEMENTSOF(sigs); i++) {
                 int r = uv_signal_init(&d->loop, sigs[i]);
@@ -294,7 +483,9 @@ static int run(struct daemon *d)
                 fprintf(stderr, "fedtokend: cannot create the event loop: %s\n", uv_strerror(r));
                 return EXIT_RUNTIME;
         }
-        r = setup_signals(d);
+        r = sdnotify_new(&d->loop, &d->notify);
+        if (r >= 0)
+                r = setup_signals(d);
         if (r < 0) {
                 log_error("cannot install signal handlers: %s", uv_strerror(r));
                 rc = EXIT_RUNTIME;
@@ -302,9 +493,6 @@ static int run(struct daemon *d)
                 rc = start(d);
         }
         if (rc == EXIT_OK) {
-                if (!d->once)
-                        log_notice("started: %zu token(s), credentials from %s", tokens_count(d->tokens) - 1,
-                                   tokens_creds_kind(d->tokens));
                 uv_run(&d->loop, UV_RUN_DEFAULT);
                 if (d->once)
                         rc = print_summary(d);
@@ -375,6 +563,9 @@ int main(int argc, char **argv)
         /* A core dump would hold every token and key in memory: never write one. */
         (void)setrlimit(RLIMIT_CORE, &no_core);
 
+        d.config_path = config_path;
+        d.level_set = level_set;
+        d.test_hooks = secure_getenv("FEDTOKEND_TEST_HOOKS") && !strcmp(secure_getenv("FEDTOKEND_TEST_HOOKS"), "1");
         if (load_config(config_path, &d.cfg) < 0)
                 return EXIT_CONFIG;
         if (check) {

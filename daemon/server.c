@@ -108,6 +108,7 @@ struct conn {
 
         /* A request parked by ?wait=N until its token arrives. */
         int wait_id;
+        bool wait_raw;
         struct ft_http_req wait_req;
 };
 
@@ -189,6 +190,28 @@ static const struct ft_acl *section_acl(const struct ft_config *cfg, const char 
         return NULL;
 }
 
+/* Each token's allow list: its section's when set there, else [daemon]'s. */
+static int resolve_acls(const struct ft_config *cfg, struct tokens *t, struct acl *daemon_acl, struct entry *entries,
+                        struct ft_diag *diag)
+{
+        int r = resolve_acl(&cfg->daemon.acl, daemon_acl, "[daemon]", diag);
+
+        for (size_t i = 0; r >= 0 && i < tokens_count(t); i++) {
+                struct token_view v;
+                const struct ft_acl *a;
+                char where[128];
+
+                tokens_view(t, (int)i, &v);
+                a = section_acl(cfg, v.name);
+                snprintf(where, sizeof(where), "[%s]", v.name);
+                if (a && a->set)
+                        r = resolve_acl(a, &entries[i].acl, where, diag);
+                else
+                        entries[i].acl = *daemon_acl;
+        }
+        return r;
+}
+
 int server_new(uv_loop_t *loop, const struct ft_config *cfg, struct tokens *t, struct server **ret,
                struct ft_diag *diag)
 {
@@ -201,25 +224,46 @@ int server_new(uv_loop_t *loop, const struct ft_config *cfg, struct tokens *t, s
         s->loop = loop;
         s->cfg = cfg;
         s->tokens = t;
-        r = resolve_acl(&cfg->daemon.acl, &s->daemon_acl, "[daemon]", diag);
-        for (size_t i = 0; r >= 0 && i < tokens_count(t); i++) {
-                struct token_view v;
-                const struct ft_acl *a;
-                char where[128];
-
-                tokens_view(t, (int)i, &v);
-                a = section_acl(cfg, v.name);
-                snprintf(where, sizeof(where), "[%s]", v.name);
-                if (a && a->set)
-                        r = resolve_acl(a, &s->entries[i].acl, where, diag);
-                else
-                        s->entries[i].acl = s->daemon_acl;
-        }
+        r = resolve_acls(cfg, t, &s->daemon_acl, s->entries, diag);
         if (r < 0) {
                 free(s);
                 return r;
         }
         *ret = s;
+        return 0;
+}
+
+int server_reload(struct server *s, const struct ft_config *cfg, struct tokens *t, struct ft_diag *diag)
+{
+        struct entry *fresh = calloc(FT_ENGINE_MAX_NODES, sizeof(*fresh));
+        struct acl daemon_acl;
+        int r;
+
+        if (!fresh)
+                return -ENOMEM;
+        /* Resolve everything first: a reload that fails leaves the running server untouched. */
+        r = resolve_acls(cfg, t, &daemon_acl, fresh, diag);
+        if (r < 0) {
+                free(fresh);
+                return r;
+        }
+        for (size_t i = 0; i < FT_ELEMENTSOF(s->entries); i++) {
+                blob_unref(s->entries[i].json);
+                blob_unref(s->entries[i].raw);
+                s->entries[i] = fresh[i];
+        }
+        free(fresh);
+        /* Requests parked on a token follow it by name into the new set, or are answered now. */
+        for (struct conn *c = s->conns; c; c = c->next) {
+                struct token_view v;
+                if (c->wait_id < 0)
+                        continue;
+                tokens_view(s->tokens, c->wait_id, &v);
+                c->wait_id = tokens_find(t, v.name);
+        }
+        s->daemon_acl = daemon_acl;
+        s->cfg = cfg;
+        s->tokens = t;
         return 0;
 }
 
@@ -564,6 +608,7 @@ static void serve_token(struct conn *c, const struct ft_http_req *req, int id, b
                     v.status.state == FT_NODE_PENDING) {
                         int n = atoi(wait_s);
                         c->wait_id = id;
+                        c->wait_raw = raw;
                         c->wait_req = *req;
                         conn_arm(c, TIMER_WAIT, (uint64_t)n * 1000);
                         return;
@@ -867,7 +912,7 @@ static void on_conn_timer(uv_timer_t *t)
         if (c->wait_id >= 0) {
                 int id = c->wait_id;
                 c->wait_id = -1;
-                serve_token(c, &c->wait_req, id, c->wait_req.accept_text, true);
+                serve_token(c, &c->wait_req, id, c->wait_raw, true);
                 return;
         }
         /* Header, idle or write timeout: a slow or silent client loses its connection. */
@@ -979,7 +1024,7 @@ void server_token_changed(struct server *s, int id)
                 next = c->next;
                 if (c->wait_id == id && tokens_servable(s->tokens, id, now_wall_ms())) {
                         c->wait_id = -1;
-                        serve_token(c, &c->wait_req, id, c->wait_req.accept_text, true);
+                        serve_token(c, &c->wait_req, id, c->wait_raw, true);
                 }
         }
 }

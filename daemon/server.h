@@ -35,6 +35,13 @@ int server_new(uv_loop_t *loop, const struct ft_config *cfg, struct tokens *t, s
  */
 int server_listen(struct server *s, int fd, struct ft_diag *diag);
 
+/*
+ * Reload: the new configuration and token set take over; connections stay
+ * open and requests waiting for a token keep waiting for it. On failure
+ * (an allow list names an unknown user) nothing changes.
+ */
+int server_reload(struct server *s, const struct ft_config *cfg, struct tokens *t, struct ft_diag *diag);
+
 /* A token changed (renewed, failed, dropped): re-render it and answer requests waiting for it. */
 void server_token_changed(struct server *s, int id);
 

@@ -30,6 +30,11 @@ struct node {
         enum ft_node_kind kind;
         char *name;
 
+        /* The definition (one of them, by kind), for reload comparisons. */
+        const struct ft_config_jwt *jwt_def;
+        const struct ft_config_azure *azure_def;
+        const struct ft_config_gcp *gcp_def;
+
         /* The fetcher for this kind. */
         struct creds_source *creds;
         struct jwt_fetcher *jwt;
@@ -183,6 +188,8 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                 const struct ft_config_jwt *def = cfg->jwts[i];
                 r = id = add_node(t, "jwt", def->name, FT_NODE_JWT, creds_id);
                 if (r >= 0)
+                        t->nodes[id].jwt_def = def;
+                if (r >= 0)
                         r = jwt_fetcher_new(f, cfg, def, &t->nodes[id].jwt, diag);
                 if (r >= 0 && def->file.path)
                         r = ft_engine_set_refresh(t->engine, id, d->refresh_percent, FILE_MAX_PERCENT);
@@ -193,6 +200,8 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                 const struct ft_config_azure *def = cfg->azures[i];
                 r = id = add_node(t, "azure", def->name, FT_NODE_AZURE, find_jwt_node(t, def->jwt));
                 if (r >= 0)
+                        t->nodes[id].azure_def = def;
+                if (r >= 0)
                         r = exchange_new_azure(f, cfg, def, started, &t->nodes[id].exchange);
                 if (r >= 0 && def->file.path)
                         r = tokenfile_new(&def->file, &t->nodes[id].file, diag);
@@ -200,6 +209,8 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
         for (size_t i = 0; r >= 0 && i < cfg->n_gcps; i++) {
                 const struct ft_config_gcp *def = cfg->gcps[i];
                 r = id = add_node(t, "gcp", def->name, FT_NODE_GCP, find_jwt_node(t, def->jwt));
+                if (r >= 0)
+                        t->nodes[id].gcp_def = def;
                 if (r >= 0)
                         r = exchange_new_gcp(f, cfg, def, &t->nodes[id].exchange);
                 if (r >= 0 && def->file.path)
@@ -566,6 +577,100 @@ static void pump(struct tokens *t)
                 delay = 0;
         uv_timer_stop(&t->timer);
         (void)uv_timer_start(&t->timer, on_timer, (uint64_t)delay, 0);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool sink_eq(const struct ft_file_sink *a, const struct ft_file_sink *b)
+{
+        return str_eq(a->path, b->path) && a->mode == b->mode && str_eq(a->group, b->group);
+}
+
+/* Everything in [aws] (and the [daemon] keys that shape a fetch) that decides which credentials we get. */
+static bool aws_eq(const struct ft_config *a, const struct ft_config *b)
+{
+        const struct ft_config_aws *x = &a->aws, *y = &b->aws;
+
+        return x->credentials == y->credentials && str_eq(x->region, y->region) && str_eq(x->profile, y->profile) &&
+               str_eq(x->shared_credentials_file, y->shared_credentials_file) &&
+               str_eq(x->config_file, y->config_file) && str_eq(x->sts_endpoint, y->sts_endpoint) &&
+               x->use_fips_endpoint == y->use_fips_endpoint &&
+               x->use_dualstack_endpoint == y->use_dualstack_endpoint && str_eq(x->imds_endpoint, y->imds_endpoint) &&
+               x->imds_ipv6 == y->imds_ipv6 && x->imds_disabled == y->imds_disabled &&
+               str_eq(x->web_identity_token_file, y->web_identity_token_file) && str_eq(x->role_arn, y->role_arn) &&
+               str_eq(x->role_session_name, y->role_session_name) &&
+               str_eq(x->container_relative_uri, y->container_relative_uri) &&
+               str_eq(x->container_full_uri, y->container_full_uri) &&
+               str_eq(x->container_token_file, y->container_token_file) &&
+               str_eq(a->daemon.ca_file, b->daemon.ca_file);
+}
+
+static bool node_eq(const struct tokens *t, const struct node *n, const struct tokens *old, const struct node *o)
+{
+        if (n->kind != o->kind || strcmp(n->name, o->name) != 0)
+                return false;
+        switch (n->kind) {
+        case FT_NODE_AWS_CREDS:
+                return aws_eq(t->cfg, old->cfg);
+        case FT_NODE_JWT:
+                return ft_config_jwt_equal(n->jwt_def, o->jwt_def);
+        case FT_NODE_AZURE:
+                return str_eq(n->azure_def->jwt, o->azure_def->jwt) &&
+                       str_eq(n->azure_def->tenant_id, o->azure_def->tenant_id) &&
+                       str_eq(n->azure_def->client_id, o->azure_def->client_id) &&
+                       str_eq(n->azure_def->scope, o->azure_def->scope) &&
+                       str_eq(n->azure_def->authority, o->azure_def->authority) &&
+                       sink_eq(&n->azure_def->file, &o->azure_def->file);
+        case FT_NODE_GCP:
+        default:
+                return str_eq(n->gcp_def->jwt, o->gcp_def->jwt) &&
+                       str_eq(n->gcp_def->audience, o->gcp_def->audience) &&
+                       str_eq(n->gcp_def->scope, o->gcp_def->scope) &&
+                       str_eq(n->gcp_def->service_account, o->gcp_def->service_account) &&
+                       n->gcp_def->lifetime == o->gcp_def->lifetime &&
+                       str_eq(n->gcp_def->sts_endpoint, o->gcp_def->sts_endpoint) &&
+                       str_eq(n->gcp_def->iam_endpoint, o->gcp_def->iam_endpoint) &&
+                       sink_eq(&n->gcp_def->file, &o->gcp_def->file);
+        }
+}
+
+size_t tokens_adopt(struct tokens *t, struct tokens *old)
+{
+        bool kept[FT_ENGINE_MAX_NODES] = { false };
+        size_t n_kept = 0;
+
+        /* Nodes come parents first, so a child is kept only with its parent's very token. */
+        for (size_t i = 0; i < t->n_nodes; i++) {
+                struct node *n = &t->nodes[i];
+                int oid = ft_engine_find(old->engine, n->name);
+                struct node *o;
+
+                if (oid < 0)
+                        continue;
+                o = &old->nodes[oid];
+                if (o->in_flight || !node_eq(t, n, old, o))
+                        continue;
+                if (n->parent != FT_ENGINE_NONE && !kept[n->parent])
+                        continue;
+                if (ft_engine_adopt(t->engine, n->id, old->engine, oid) < 0)
+                        continue;
+                n->aws = o->aws;
+                n->token = o->token;
+                n->access = o->access;
+                o->aws = NULL;
+                o->token = NULL;
+                o->access = NULL;
+                memcpy(n->fingerprint, o->fingerprint, sizeof(n->fingerprint));
+                n->failing_logged = o->failing_logged;
+                n->last_logged = o->last_logged;
+                kept[i] = true;
+                n_kept++;
+        }
+        memcpy(t->latency, old->latency, sizeof(t->latency));
+        return n_kept;
 }
 
 int tokens_start(struct tokens *t)

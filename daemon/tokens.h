@@ -39,6 +39,14 @@ typedef void (*tokens_update_fn)(void *userdata, struct tokens *t, int id);
 
 int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, ft_getenv_fn env, void *env_ud,
                tokens_update_fn update, void *userdata, struct tokens **ret, struct ft_diag *diag);
+/*
+ * Reload: every node of `t` whose definition is the same in `old` (and whose
+ * parent was kept too) takes over the old token and its schedule, so an
+ * unchanged token is neither refetched nor lost. Returns how many were kept.
+ * Call before tokens_start(t), then free `old`.
+ */
+size_t tokens_adopt(struct tokens *t, struct tokens *old);
+
 /* First fetches now; renewals follow by themselves. */
 int tokens_start(struct tokens *t);
 

@@ -600,7 +600,7 @@ static void serve_token(struct conn *c, const struct ft_http_req *req, int id, b
         }
         {
                 struct token_view v;
-                char detail[1200];
+                char detail[1400];
                 char wait_s[16];
 
                 tokens_view(s->tokens, id, &v);
@@ -613,7 +613,13 @@ static void serve_token(struct conn *c, const struct ft_http_req *req, int id, b
                         conn_arm(c, TIMER_WAIT, (uint64_t)n * 1000);
                         return;
                 }
-                if (v.status.last_error)
+                if (v.status.last_error && v.status.ok_count > 0 && v.status.failing_since_wall_ms) {
+                        char since[21];
+                        ft_time_format_rfc3339(v.status.failing_since_wall_ms / 1000, since);
+                        snprintf(detail, sizeof(detail),
+                                 "%s expired (or is too close to expiry to hand out); upstream failing since %s: %s",
+                                 v.name, since, v.status.last_error->msg);
+                } else if (v.status.last_error)
                         snprintf(detail, sizeof(detail), "%s has no valid token: %s", v.name, v.status.last_error->msg);
                 else if (v.status.state == FT_NODE_PENDING)
                         snprintf(detail, sizeof(detail), "%s has not been obtained yet", v.name);
@@ -873,6 +879,29 @@ static void handle(struct conn *c, const struct ft_http_req *req)
         serve_token(c, req, id, raw, false);
 }
 
+/* The JSON error of a request the parser refused, by status. */
+static const char *refusal_error(int status)
+{
+        switch (status) {
+        case 413: return "body_not_allowed";
+        case 414: return "uri_too_long";
+        case 431: return "headers_too_large";
+        case 505: return "http_version_not_supported";
+        default: return "bad_request";
+        }
+}
+
+static const char *refusal_detail(int status)
+{
+        switch (status) {
+        case 413: return "requests carry no body: the API is GET only";
+        case 414: return "the request line is too long";
+        case 431: return "the request head is too large (at most 8 KiB, 32 headers)";
+        case 505: return "only HTTP/1.0 and HTTP/1.1 are served";
+        default: return "malformed HTTP request";
+        }
+}
+
 /* Answer every complete request in the buffer, one response at a time. */
 static void conn_process(struct conn *c)
 {
@@ -890,7 +919,7 @@ static void conn_process(struct conn *c)
                 }
                 if (n < 0) {
                         c->close_after_write = true;
-                        send_error(c, NULL, status, "bad_request", "malformed request", 0);
+                        send_error(c, NULL, status, refusal_error(status), refusal_detail(status), 0);
                         return;
                 }
                 memmove(c->buf, c->buf + n, c->len - (size_t)n);

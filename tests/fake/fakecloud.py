@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""fakecloud: a local stand-in for the AWS endpoints fedtokend talks to.
+"""fakecloud: a local stand-in for the cloud endpoints fedtokend talks to.
 
     /usr/bin/python3 fakecloud.py --dir DIR [--region us-east-2] [--account 111122223333]
 
@@ -9,6 +9,9 @@ Serves, on loopback only and on ephemeral ports:
   container  ECS / EKS Pod Identity credentials endpoint (plain HTTP)
   sts        STS GetWebIdentityToken (SigV4-verified) and AssumeRoleWithWebIdentity (HTTPS)
   issuer     the OIDC issuer of the JWTs STS hands out (same HTTPS server as sts)
+  entra      Microsoft Entra ID token endpoint with federated identity credentials (HTTPS)
+  gcp_sts    Google STS token exchange for workload identity federation (HTTPS)
+  gcp_iam    Google IAM Credentials generateAccessToken (HTTPS)
   control    a JSON API to inject faults, change settings and read the request log (plain HTTP)
 
 On start it creates a throwaway CA and certificates in DIR, the JWT signing
@@ -23,9 +26,11 @@ import datetime
 import email.utils
 import errno
 import hashlib
+import http.client
 import http.server
 import ipaddress
 import json
+import math
 import os
 import re
 import secrets
@@ -38,7 +43,9 @@ import threading
 import time
 import traceback
 import unicodedata
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 from xml.sax.saxutils import escape as xml_escape
 
@@ -46,7 +53,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +66,18 @@ MAX_LOG_ENTRIES = 20000
 JWT_RSA_KID = "fake-rsa-1"
 JWT_EC_KID = "fake-ec-1"
 IRSA_KID = "fake-irsa-1"
+ENTRA_KID = "fake-entra-1"
+MAX_ASSERTION = 32768              # longest client assertion / subject token the fakes decode
+MAX_OIDC_DOCUMENT = 1 << 20        # cap on a discovery document or JWKS fetched from an issuer
+ENTRA_FIC_AUDIENCE = "api://AzureADTokenExchange"
+ENTRA_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ENTRA_WIF_DOC = "https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation"
+GCP_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+GCP_ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+GCP_SUBJECT_TOKEN_TYPES = ("urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")
+# //iam.googleapis.com/<pool>/providers/<provider>; group 1 is the pool's resource path.
+GCP_PROVIDER_RE = re.compile(r"//iam\.googleapis\.com/((?:projects/[0-9]{1,20}/locations/global/workloadIdentityPools"
+                             r"|locations/global/workforcePools)/[a-z0-9-]{1,63})/providers/[a-z0-9-]{1,63}")
 
 DEFAULT_CONFIG = {
     "creds_lifetime": 21600,       # IMDS / container credentials, seconds
@@ -70,9 +89,17 @@ DEFAULT_CONFIG = {
     "account": "111122223333",
     "max_skew": 300,               # SigV4 x-amz-date window, seconds
     "max_payload_bytes": 8192,     # JWT claims larger than this: JWTPayloadSizeExceededException
+    "entra_token_lifetime": 3599,  # expires_in / ext_expires_in of Entra access tokens
+    "entra_refresh_in": None,      # seconds; when set, Entra answers carry refresh_in
+    "entra_numbers_as_strings": False,  # expires_in etc. as "3599" (MSAL accepts both)
+    "entra_propagation_delay": 0,  # a FIC younger than this (fake clock) answers AADSTS70021
+    "entra_clock_tolerance": 300,  # leeway on the assertion's exp / nbf / iat
+    "gcp_token_lifetime": 3599,    # expires_in of Google STS federated tokens
+    "gcp_max_lifetime": 3600,      # longest generateAccessToken lifetime (org policy raises it to 43200)
+    "issuer_cache_seconds": 300,   # how long Entra / Google STS reuse an issuer's discovery document + JWKS
 }
 
-SERVICES = ("imds", "container", "sts", "issuer")
+SERVICES = ("imds", "container", "sts", "issuer", "entra", "gcp_sts", "gcp_iam")
 RESPONSE_MODES = ("status", "throttle", "error", "slow", "reset", "stall", "malformed", "oversized",
                   "wrong_content_type")
 CREDS_MODES = ("expired_creds", "short_creds")
@@ -82,6 +109,9 @@ MODES_BY_SERVICE = {
     "container": RESPONSE_MODES + CREDS_MODES,
     "sts": RESPONSE_MODES + CREDS_MODES + TLS_MODES,
     "issuer": RESPONSE_MODES + TLS_MODES,
+    "entra": RESPONSE_MODES + TLS_MODES,
+    "gcp_sts": RESPONSE_MODES + TLS_MODES,
+    "gcp_iam": RESPONSE_MODES + TLS_MODES,
 }
 
 # Code -> (HTTP status, Type, message) for STS errors the fake can serve.
@@ -122,7 +152,8 @@ HTTP_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: 
                 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
                 504: "Gateway Timeout"}
 SECRET_HEADERS = ("x-amz-security-token", "x-aws-ec2-metadata-token")
-SECRET_PARAMS = ("WebIdentityToken",)
+SECRET_PARAMS = ("WebIdentityToken", "client_assertion", "client_secret", "subject_token", "assertion",
+                 "access_token", "refresh_token")
 
 
 def fingerprint(secret):
@@ -364,6 +395,12 @@ class State:
             self.log = []
             self.seq = 0
             self.stats = {}
+            self.entra_fics = []          # dicts, see add_fic()
+            self.entra_apps = set()       # (tenant lower-case, client_id) registered without a FIC
+            self.gcp_providers = {}       # audience -> provider dict
+            self.gcp_service_accounts = {}  # email -> {"email", "members"}
+            self.gcp_tokens = {}          # access token -> what it stands for (federated or service account)
+            self.oidc_cache = {}          # (service, issuer) -> (monotonic time, JWKS dict)
 
     def now(self):
         return time.time() + self.config["clock_skew"]
@@ -373,12 +410,20 @@ class State:
             raise ValueError("config is a JSON object")
         types = {"creds_lifetime": int, "max_token_lifetime": int, "clock_skew": (int, float),
                  "container_token": str, "imds_role": str, "container_role": str, "account": str,
-                 "max_skew": int, "max_payload_bytes": int}
+                 "max_skew": int, "max_payload_bytes": int, "entra_token_lifetime": int,
+                 "entra_refresh_in": (int, type(None)), "entra_numbers_as_strings": bool,
+                 "entra_propagation_delay": (int, float), "entra_clock_tolerance": int,
+                 "gcp_token_lifetime": int, "gcp_max_lifetime": int, "issuer_cache_seconds": (int, float)}
         for k, v in updates.items():
             if k not in types:
                 raise ValueError(f"unknown config key {k!r}; known: {', '.join(sorted(types))}")
-            if not isinstance(v, types[k]) or isinstance(v, bool):
+            if not isinstance(v, types[k]) or (isinstance(v, bool) and types[k] is not bool):
                 raise ValueError(f"config key {k!r} has the wrong type")
+        for k in ("entra_token_lifetime", "gcp_token_lifetime", "gcp_max_lifetime"):
+            if k in updates and updates[k] < 1:
+                raise ValueError(f"{k} must be at least 1")
+        if updates.get("entra_refresh_in") is not None and updates["entra_refresh_in"] < 1:
+            raise ValueError("entra_refresh_in must be at least 1 (or null for none)")
         if "account" in updates and not re.fullmatch(r"\d{12}", updates["account"]):
             raise ValueError("account must be 12 digits")
         with self.lock:
@@ -430,6 +475,132 @@ class State:
         with self.lock:
             return self.creds.get(akid)
 
+    # -- Entra ID applications and federated identity credentials -----------
+
+    def add_fic(self, spec):
+        """Register a federated identity credential on (tenant, client_id).
+        Entra's own limits apply: 20 per application, issuer + subject unique."""
+        spec = _object(spec, "a federated identity credential",
+                       ("tenant", "client_id", "issuer", "subject", "audience", "name"))
+        tenant = _text(spec, "tenant", 256)
+        client_id = _text(spec, "client_id", 256)
+        issuer = _text(spec, "issuer", 600, self.issuer_url)
+        subject = _text(spec, "subject", 600)
+        audience = _text(spec, "audience", 600, ENTRA_FIC_AUDIENCE)
+        for name, value in (("tenant", tenant), ("client_id", client_id), ("issuer", issuer), ("audience", audience)):
+            if re.search(r"\s", value):
+                raise ValueError(f"{name} must not contain white space")
+        with self.lock:
+            same = self.entra_fics_of(tenant, client_id)
+            if len(same) >= 20:
+                raise ValueError("an application takes at most 20 federated identity credentials")
+            for f in same:
+                if f["issuer"] == issuer and f["subject"] == subject:
+                    raise ValueError(f"FIC {f['id']} of this application already has this issuer and subject "
+                                     "(Entra requires the pair to be unique)")
+            fic_id = next(_fic_ids)
+            fic = {"id": fic_id, "name": spec.get("name") or f"fic-{fic_id}", "tenant": tenant,
+                   "client_id": client_id, "issuer": issuer, "subject": subject, "audience": audience,
+                   "created": self.now()}
+            self.entra_fics.append(fic)
+            return dict(fic)
+
+    def add_entra_app(self, spec):
+        """An application (or managed identity) with no FIC yet: known to its tenant."""
+        spec = _object(spec, "an application", ("tenant", "client_id"))
+        tenant = _text(spec, "tenant", 256)
+        client_id = _text(spec, "client_id", 256)
+        with self.lock:
+            self.entra_apps.add((tenant.lower(), client_id.lower()))
+        return {"tenant": tenant, "client_id": client_id}
+
+    def clear_fics(self, fic_id=None, tenant=None, client_id=None):
+        with self.lock:
+            n = len(self.entra_fics)
+            self.entra_fics = [f for f in self.entra_fics
+                               if not ((fic_id is None or f["id"] == fic_id) and
+                                       (tenant is None or f["tenant"].lower() == tenant.lower()) and
+                                       (client_id is None or f["client_id"].lower() == client_id.lower()))]
+            if fic_id is None and tenant is None and client_id is None:
+                self.entra_apps = set()
+            return n - len(self.entra_fics)
+
+    def entra_fics_of(self, tenant, client_id):
+        with self.lock:
+            return [dict(f) for f in self.entra_fics
+                    if f["tenant"].lower() == tenant.lower() and f["client_id"].lower() == client_id.lower()]
+
+    def entra_tenant_known(self, tenant):
+        t = tenant.lower()
+        with self.lock:
+            return any(f["tenant"].lower() == t for f in self.entra_fics) or any(a[0] == t for a in self.entra_apps)
+
+    def entra_app_known(self, tenant, client_id):
+        with self.lock:
+            return bool(self.entra_fics_of(tenant, client_id)) or \
+                (tenant.lower(), client_id.lower()) in self.entra_apps
+
+    # -- Google workload identity providers and service accounts ----------------
+
+    def add_gcp_provider(self, spec):
+        spec = _object(spec, "a workload identity provider", ("audience", "issuer", "allowed_audiences", "disabled"))
+        audience = _text(spec, "audience", 1000)
+        m = GCP_PROVIDER_RE.fullmatch(audience)
+        if m is None:
+            raise ValueError("audience must be //iam.googleapis.com/projects/N/locations/global/"
+                             "workloadIdentityPools/POOL/providers/PROVIDER (or a workforce pool provider)")
+        issuer = _text(spec, "issuer", 2000, self.issuer_url)
+        allowed = spec.get("allowed_audiences", [])
+        if not isinstance(allowed, list) or not all(isinstance(a, str) and a for a in allowed) or len(allowed) > 10:
+            raise ValueError("allowed_audiences must be a list of at most 10 non-empty strings")
+        disabled = spec.get("disabled", False)
+        if not isinstance(disabled, bool):
+            raise ValueError("disabled must be true or false")
+        pool = m.group(1)
+        # Without allowed audiences Google accepts the provider's own resource
+        # name, with or without the https: prefix.
+        effective = list(allowed) or ["https:" + audience, audience]
+        p = {"audience": audience, "issuer": issuer, "allowed_audiences": list(allowed),
+             "effective_audiences": effective, "disabled": disabled, "pool": pool,
+             "principal_prefix": f"principal://iam.googleapis.com/{pool}/subject/",
+             "principal_set": f"principalSet://iam.googleapis.com/{pool}/*"}
+        with self.lock:
+            self.gcp_providers[audience] = p
+        return dict(p)
+
+    def add_gcp_service_account(self, spec):
+        spec = _object(spec, "a service account", ("email", "members"))
+        email = _text(spec, "email", 320)
+        if not re.fullmatch(r"[^@/\s:]+@[^@/\s:]+", email):
+            raise ValueError("email must look like NAME@PROJECT.iam.gserviceaccount.com")
+        members = spec.get("members", [])
+        if not isinstance(members, list) or not all(isinstance(x, str) for x in members):
+            raise ValueError("members must be a list of strings")
+        for x in members:
+            if not (x.startswith("principal://iam.googleapis.com/") or
+                    x.startswith("principalSet://iam.googleapis.com/")):
+                raise ValueError(f"member {x[:100]!r} is neither principal://iam.googleapis.com/... nor "
+                                 "principalSet://iam.googleapis.com/...")
+        sa = {"email": email, "members": list(members)}
+        with self.lock:
+            self.gcp_service_accounts[email] = sa
+        return dict(sa)
+
+    def issue_gcp_token(self, prefix, info, lifetime):
+        token = prefix + secrets.token_urlsafe(600)
+        now = self.now()
+        info = dict(info, expires=now + lifetime, fingerprint=fingerprint(token))
+        with self.lock:
+            for t in [t for t, i in self.gcp_tokens.items() if i["expires"] < now - 3600]:
+                del self.gcp_tokens[t]
+            self.gcp_tokens[token] = info
+        return token, info
+
+    def lookup_gcp_token(self, token):
+        with self.lock:
+            info = self.gcp_tokens.get(token)
+            return dict(info) if info else None
+
     # -- faults --------------------------------------------------------------
 
     def add_fault(self, spec):
@@ -477,6 +648,29 @@ class State:
             act[entry["verdict"]] = act.get(entry["verdict"], 0) + 1
 
 
+_fic_ids = iter(range(1, 1 << 62))
+
+
+def _object(spec, what, keys):
+    if not isinstance(spec, dict):
+        raise ValueError(f"{what} is a JSON object")
+    unknown = sorted(set(spec) - set(keys))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)} in {what}; known: {', '.join(keys)}")
+    return spec
+
+
+def _text(spec, key, limit, default=None):
+    value = spec.get(key)
+    if value is None:
+        value = default
+    if value is None:
+        raise ValueError(f"{key} is required")
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ValueError(f"{key} must be a non-empty string of at most {limit} characters")
+    return value
+
+
 def _rand_upper(n):
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     return "".join(secrets.choice(alphabet) for _ in range(n))
@@ -511,6 +705,7 @@ class Req:
         self.params = {}
         self.action = None
         self.issued = None
+        self.detail = None                        # which check decided the verdict, when useful
 
     def header(self, name):
         values = self.hmap.get(name.lower())
@@ -577,6 +772,10 @@ class Service:
 
     def secret_headers(self):
         return ()
+
+    def who(self, req):
+        """A few words naming the caller for the stderr line."""
+        return ""
 
 
 # -- IMDS ------------------------------------------------------------------
@@ -795,6 +994,12 @@ class StsService(Service):
         if req.method == "POST" and ctype == "application/x-www-form-urlencoded":
             req.params = parse_form(req.body)
         req.action = req.params.get("Action") or "-"
+
+    def who(self, req):
+        auth = req.header("authorization")
+        if auth and "Credential=" in auth:
+            return " akid=" + auth.split("Credential=", 1)[1].split("/", 1)[0][:32]
+        return ""
 
     def reply_error(self, code, message=None, status=None):
         default_status, type_, default_message = STS_ERRORS.get(
@@ -1164,6 +1369,825 @@ class IssuerService(Service):
         return self.error(req, 404, "NotFound")
 
 
+# -- JWT verification against an issuer's published keys -------------------
+
+def jwt_decode(token):
+    """Compact JWS -> (header, claims, signing input, signature); ValueError
+    for anything else. Never verifies."""
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_ASSERTION:
+        raise ValueError("empty or too long")
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise ValueError("not three dot-separated parts")
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+        claims = json.loads(b64url_decode(parts[1]))
+        sig = b64url_decode(parts[2])
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(f"undecodable: {type(e).__name__}")
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise ValueError("header or claims not a JSON object")
+    return header, claims, (parts[0] + "." + parts[1]).encode("ascii"), sig
+
+
+def jwk_verify(jwk, alg, data, sig):
+    """True when `sig` over `data` verifies with the public JWK for `alg`
+    (RS256, ES256, ES384); False for a mismatch or a key of the wrong kind."""
+    def num(name):
+        return int.from_bytes(b64url_decode(jwk[name]), "big")
+    if jwk.get("alg") not in (None, alg):
+        return False
+    try:
+        if alg == "RS256" and jwk.get("kty") == "RSA":
+            rsa.RSAPublicNumbers(num("e"), num("n")).public_key().verify(sig, data, padding.PKCS1v15(),
+                                                                        hashes.SHA256())
+            return True
+        curves = {"ES256": ("P-256", ec.SECP256R1(), hashes.SHA256(), 32),
+                  "ES384": ("P-384", ec.SECP384R1(), hashes.SHA384(), 48)}
+        if alg in curves and jwk.get("kty") == "EC" and jwk.get("crv") == curves[alg][0]:
+            crv, curve, digest, size = curves[alg]
+            if len(sig) != 2 * size:
+                return False
+            pub = ec.EllipticCurvePublicNumbers(num("x"), num("y"), curve).public_key()
+            pub.verify(encode_dss_signature(int.from_bytes(sig[:size], "big"), int.from_bytes(sig[size:], "big")),
+                       data, ec.ECDSA(digest))
+            return True
+    except (InvalidSignature, KeyError, ValueError, TypeError):
+        return False
+    return False
+
+
+class OidcError(Exception):
+    """kind: "fetch" (discovery or JWKS unreachable or invalid), "nokey" (no
+    key with the token's kid), "signature" (the key does not verify it)."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _loopback_https(url):
+    """The fakes fetch only from this machine: https on localhost / 127.x / ::1."""
+    try:
+        u = urllib.parse.urlsplit(url)
+        host = u.hostname or ""
+        if u.scheme != "https" or u.username or u.password:
+            return False
+        if host == "localhost":
+            return True
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OidcKeys:
+    """What Entra ID and Google STS do with a federated token's issuer: fetch
+    <iss>/.well-known/openid-configuration over HTTPS (trusting only the
+    fake CA, loopback only), then its jwks_uri; cache both per issuer for
+    issuer_cache_seconds (each fake service its own cache, as they are
+    separate clouds); refetch once when the token's kid is unknown."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def _get_json(self, url, who):
+        if not _loopback_https(url):
+            raise OidcError("fetch", f"{url[:200]} is not an https URL on this machine (the fake fetches only "
+                                     "from loopback)")
+        ctx = ssl.create_default_context(cafile=self.state.keys.paths["ca_file"])
+        req = urllib.request.Request(url, headers={"User-Agent": f"fakecloud-{who}/1", "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
+                body = r.read(MAX_OIDC_DOCUMENT + 1)
+        except urllib.error.HTTPError as e:
+            raise OidcError("fetch", f"GET {url[:200]} answered HTTP {e.code}")
+        except (urllib.error.URLError, OSError, ssl.SSLError, http.client.HTTPException) as e:
+            raise OidcError("fetch", f"GET {url[:200]} failed: {type(e).__name__}: {str(e)[:200]}")
+        if len(body) > MAX_OIDC_DOCUMENT:
+            raise OidcError("fetch", f"GET {url[:200]}: document larger than {MAX_OIDC_DOCUMENT} bytes")
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise OidcError("fetch", f"GET {url[:200]}: not JSON")
+        if not isinstance(doc, dict):
+            raise OidcError("fetch", f"GET {url[:200]}: not a JSON object")
+        return doc
+
+    def jwks(self, issuer, who, refresh=False):
+        st = self.state
+        with st.lock:
+            cached = st.oidc_cache.get((who, issuer))
+        if cached and not refresh and time.monotonic() - cached[0] < st.config["issuer_cache_seconds"]:
+            return cached[1]
+        conf = self._get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", who)
+        if conf.get("issuer") != issuer:
+            raise OidcError("fetch", f"the discovery document names issuer {str(conf.get('issuer'))[:200]!r}, "
+                                     f"not {issuer[:200]!r}")
+        jwks_uri = conf.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise OidcError("fetch", "the discovery document has no jwks_uri")
+        jwks = self._get_json(jwks_uri, who)
+        if not isinstance(jwks.get("keys"), list):
+            raise OidcError("fetch", "the JWKS has no keys array")
+        with st.lock:
+            st.oidc_cache[(who, issuer)] = (time.monotonic(), jwks)
+        return jwks
+
+    def verify(self, issuer, header, data, sig, who):
+        """Verify with the issuer's key named by the header's kid (the only
+        key, when the token names none); raises OidcError."""
+        alg, kid = header.get("alg"), header.get("kid")
+        for attempt in (False, True):
+            keys = [k for k in self.jwks(issuer, who, refresh=attempt)["keys"] if isinstance(k, dict)]
+            if kid is not None:
+                keys = [k for k in keys if k.get("kid") == kid]
+            if len(keys) == 1:
+                break
+        else:
+            raise OidcError("nokey", f"no single key with kid {str(kid)[:100]!r} in the issuer's JWKS")
+        if not jwk_verify(keys[0], alg, data, sig):
+            raise OidcError("signature", f"the signature does not verify with key {str(kid)[:100]!r}")
+
+
+# -- Microsoft Entra ID --------------------------------------------------------
+
+# AADSTS code -> (HTTP status, OAuth error, description). Placeholders are
+# filled from the request; those not known print as "<unknown>".
+ENTRA_ERRORS = {
+    70021: (400, "invalid_request", "No matching federated identity record found for presented assertion. "
+                                    "Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: "
+                                    "'{aud}'. " + ENTRA_WIF_DOC),
+    700211: (401, "invalid_client", "No matching federated identity record found for presented assertion issuer "
+                                    "'{iss}'. Please check your federated identity credential Subject, Audience "
+                                    "and Issuer against the presented assertion. " + ENTRA_WIF_DOC),
+    700212: (401, "invalid_client", "No matching federated identity record found for presented assertion audience "
+                                    "'{aud}'. Please check your federated identity credential Subject, Audience "
+                                    "and Issuer against the presented assertion. " + ENTRA_WIF_DOC),
+    700213: (401, "invalid_client", "No matching federated identity record found for presented assertion subject "
+                                    "'{sub}'. Please check your federated identity credential Subject, Audience "
+                                    "and Issuer against the presented assertion. " + ENTRA_WIF_DOC),
+    7002137: (401, "invalid_client", "No matching federated identity record found for presented assertion subject "
+                                     "'{sub}'. Please note that the matching is done using a case-sensitive "
+                                     "comparison. Check your federated identity credential Subject, Audience and "
+                                     "Issuer against the presented assertion. " + ENTRA_WIF_DOC),
+    700024: (401, "invalid_client", "Client assertion is not within its valid time range. Current time: {now}, "
+                                    "assertion valid from {nbf}, expiry time of assertion {exp}. Review the "
+                                    "documentation at https://learn.microsoft.com/entra/identity-platform/"
+                                    "certificate-credentials ."),
+    700027: (401, "invalid_client", "Client assertion failed signature validation. [Reason - {reason}, Key id "
+                                    "used by client: '{kid}', issuer: '{iss}'.]"),
+    50027: (400, "invalid_request", "JWT token is invalid or malformed."),
+    50166: (400, "invalid_request", "Request to External OIDC endpoint failed."),
+    90002: (400, "invalid_request", "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
+                                    "and are signing into the correct cloud. Check with your subscription "
+                                    "administrator, this may happen if there are no active subscriptions for the "
+                                    "tenant."),
+    700016: (400, "unauthorized_client", "Application with identifier '{client}' was not found in the directory "
+                                         "'{tenant}'. This can happen if the application has not been installed by "
+                                         "the administrator of the tenant or consented to by any user in the "
+                                         "tenant. You may have sent your authentication request to the wrong "
+                                         "tenant."),
+    900144: (400, "invalid_request", "The request body must contain the following parameter: '{param}'."),
+    7000218: (401, "invalid_client", "The request body must contain the following parameter: 'client_assertion' "
+                                     "or 'client_secret'."),
+    7000215: (401, "invalid_client", "Invalid client secret provided. Ensure the secret being sent in the request is "
+                                     "the client secret value, not the client secret ID, for a secret added to app "
+                                     "'{client}'."),
+    70003: (400, "unsupported_grant_type", "The app requested an unsupported grant type '{grant_type}'."),
+    70011: (400, "invalid_scope", "The provided value for the input parameter 'scope' is not valid. The scope "
+                                  "{scope} is not valid."),
+    700022: (400, "invalid_scope", "The provided value for the input parameter scope is not valid because it "
+                                   "contains more than one resource. Scope {scope} is not valid."),
+    900561: (400, "invalid_request", "The endpoint only accepts POST requests. Received a {method} request."),
+    700229: (400, "invalid_client", "ForbiddenTokenType: For the federated identity credential flow only app-only "
+                                    "tokens are accepted from this issuer."),
+    500011: (400, "invalid_resource", "The resource principal named {resource} was not found in the tenant named "
+                                      "{tenant}."),
+    50196: (400, "invalid_grant", "The server terminated an operation because it encountered a client request "
+                                  "loop. Please contact your app vendor."),
+    90055: (429, "temporarily_unavailable", "There are too many incoming requests. Please try again later."),
+    90100: (400, "invalid_request", "Invalid request parameter."),
+    90024: (503, "temporarily_unavailable", "A transient error has occurred. Please try again."),
+    50033: (500, "temporarily_unavailable", "A transient error has occurred. Please try again."),
+}
+ENTRA_ERROR_BY_STATUS = {400: "invalid_request", 401: "invalid_client", 403: "unauthorized_client",
+                         404: "invalid_request", 429: "temporarily_unavailable"}
+ENTRA_CODE_BY_STATUS = {400: 90100, 401: 7000218, 429: 90055, 503: 90024}
+
+
+class _Unknown(dict):
+    def __missing__(self, key):
+        return "<unknown>"
+
+
+def entra_time(epoch):
+    """2025-08-29T05:47:32.1501147Z, as in AADSTS700024 (clamped to years 1970-9999)."""
+    epoch = min(max(epoch, 0), 253402300799)
+    whole = int(epoch // 1)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + ".%07dZ" % int((epoch - whole) * 1e7)
+
+
+class EntraError(Exception):
+    def __init__(self, code, detail=None, **values):
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+        self.values = values
+
+
+class EntraService(Service):
+    """POST /<tenant>/oauth2/v2.0/token (client credentials with a federated
+    client assertion), GET /<tenant>/v2.0/.well-known/openid-configuration,
+    GET /<tenant|common>/discovery/v2.0/keys."""
+
+    name = "entra"
+    content_type = "application/json; charset=utf-8"
+    ROUTES = (("token", re.compile(r"/([^/]{1,256})/oauth2/v2\.0/token")),
+              ("openid-configuration", re.compile(r"/([^/]{1,256})/v2\.0/\.well-known/openid-configuration")),
+              ("keys", re.compile(r"/([^/]{1,256})/discovery/v2\.0/keys")))
+
+    def __init__(self, state, oidc):
+        super().__init__(state)
+        self.oidc = oidc
+
+    def prepare(self, req):
+        req.action, req.tenant = "other", None
+        for action, rx in self.ROUTES:
+            m = rx.fullmatch(req.path)
+            if m:
+                req.action, req.tenant = action, urllib.parse.unquote(m.group(1))
+                break
+        ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
+        if req.method == "POST" and ctype == "application/x-www-form-urlencoded":
+            req.params = parse_form(req.body)
+
+    def secret_headers(self):
+        return ("authorization",)
+
+    def who(self, req):
+        parts = []
+        if req.tenant:
+            parts.append(f" tenant={req.tenant[:64]}")
+        if req.params.get("client_id"):
+            parts.append(f" client_id={req.params['client_id'][:64]}")
+        return "".join(parts)
+
+    # -- error bodies ---------------------------------------------------------
+
+    def reply_error(self, req, code, status=None, error=None, message=None, values=None):
+        try:
+            code = int(str(code).upper().removeprefix("AADSTS"))
+        except ValueError:
+            code = 90100
+        d_status, d_error, template = ENTRA_ERRORS.get(code, (None, None, "fakecloud: modelled error {code}."))
+        status = int(status or d_status or 400)
+        if error is None:
+            error = d_error or ENTRA_ERROR_BY_STATUS.get(status, "temporarily_unavailable" if status >= 500
+                                                         else "invalid_request")
+        v = _Unknown(values or {})
+        v.setdefault("tenant", getattr(req, "tenant", None) or "<unknown>")
+        v.setdefault("client", req.params.get("client_id") or "<unknown>")
+        v.setdefault("scope", req.params.get("scope") or "<unknown>")
+        v.setdefault("method", req.method)
+        v["code"] = code
+        text = message if message is not None else template.format_map(v)
+        now = self.state.now()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(int(now)))
+        trace_id = str(uuid.uuid4())
+        correlation_id = self.correlation_id(req)
+        body = {"error": error,
+                "error_description": f"AADSTS{code}: {text} Trace ID: {trace_id} Correlation ID: {correlation_id} "
+                                     f"Timestamp: {stamp}",
+                "error_codes": [code], "timestamp": stamp, "trace_id": trace_id, "correlation_id": correlation_id,
+                "error_uri": f"{self.state.urls.get('entra', 'https://login.microsoftonline.com')}/error?code={code}"}
+        return Reply(status, json.dumps(body, separators=(",", ":")), self.content_type,
+                     self.common_headers(req, trace_id), verdict=f"AADSTS{code}")
+
+    def correlation_id(self, req):
+        """Entra echoes the client's client-request-id as the correlation id."""
+        q = urllib.parse.parse_qs(req.query)
+        for value in (q.get("client-request-id", [None])[0], req.params.get("client-request-id"),
+                      req.header("client-request-id"), req.header("x-ms-client-request-id")):
+            if value and re.fullmatch(r"[0-9A-Fa-f-]{36}", value):
+                return value.lower()
+        return str(uuid.uuid4())
+
+    def common_headers(self, req, trace_id=None):
+        return [("Cache-Control", "no-store, no-cache"), ("Pragma", "no-cache"),
+                ("x-ms-request-id", trace_id or str(uuid.uuid4())),
+                ("client-request-id", self.correlation_id(req))]
+
+    def error(self, req, status, code=None, message=None):
+        code = code or ENTRA_CODE_BY_STATUS.get(status, 50033 if status >= 500 else 90100)
+        return self.reply_error(req, code, status, message=message)
+
+    def throttle(self, req, fault):
+        r = self.reply_error(req, fault.get("code", 90055), int(fault.get("status", 429)), message=fault.get("message"))
+        r.headers.append(("Retry-After", str(fault.get("retry_after", 1))))
+        return r
+
+    def modeled_error(self, req, fault):
+        return self.reply_error(req, fault.get("code"), fault.get("status"), fault.get("error"), fault.get("message"))
+
+    def garbage(self, req):
+        return b'{"token_type":"Bearer","expires_in":35\x00\xff,"access_token":"eyJ'
+
+    def oversize_prefix(self, req):
+        return b'{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"eyJ'
+
+    # -- answers --------------------------------------------------------------
+
+    def handle(self, req):
+        try:
+            if req.action == "other":
+                req.detail = "path"
+                return Reply(404, json.dumps({"error": "not_found", "error_description": "fakecloud Entra ID: "
+                                              "unknown path " + req.path[:200]}), self.content_type,
+                             verdict="NotFound")
+            if req.action == "token":
+                return self.token(req)
+            if req.method != "GET":
+                raise EntraError(900561, "method")
+            if req.action == "keys":
+                return self.keys(req)
+            return self.openid_configuration(req)
+        except EntraError as e:
+            req.detail = req.detail or e.detail
+            return self.reply_error(req, e.code, values=e.values)
+
+    def openid_configuration(self, req):
+        t = req.tenant
+        if not self.state.entra_tenant_known(t):
+            req.detail = "tenant"
+            return self.reply_error(req, 90002, error="invalid_tenant")
+        base = self.state.urls.get("entra", "https://localhost")
+        doc = {"token_endpoint": f"{base}/{t}/oauth2/v2.0/token",
+               "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
+                                                         "client_secret_basic"],
+               "jwks_uri": f"{base}/{t}/discovery/v2.0/keys",
+               "response_modes_supported": ["query", "fragment", "form_post"],
+               "subject_types_supported": ["pairwise"], "id_token_signing_alg_values_supported": ["RS256"],
+               "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+               "scopes_supported": ["openid", "profile", "email", "offline_access"],
+               "issuer": f"{base}/{t}/v2.0", "request_uri_parameter_supported": False,
+               "userinfo_endpoint": f"{base}/oidc/userinfo",
+               "authorization_endpoint": f"{base}/{t}/oauth2/v2.0/authorize",
+               "device_authorization_endpoint": f"{base}/{t}/oauth2/v2.0/devicecode",
+               "http_logout_supported": True, "frontchannel_logout_supported": True,
+               "end_session_endpoint": f"{base}/{t}/oauth2/v2.0/logout",
+               "claims_supported": ["sub", "iss", "aud", "exp", "iat"],
+               "kerberos_endpoint": f"{base}/{t}/kerberos", "tenant_region_scope": "EU",
+               "cloud_instance_name": "microsoftonline.com", "cloud_graph_host_name": "graph.windows.net",
+               "msgraph_host": "graph.microsoft.com", "rbac_url": "https://pas.windows.net"}
+        return Reply(200, json.dumps(doc, indent=2), self.content_type, self.common_headers(req))
+
+    def keys(self, req):
+        jwk = _rsa_jwk(self.state.keys.jwt_rsa, ENTRA_KID)
+        jwk.pop("alg")
+        jwk["issuer"] = "https://login.microsoftonline.com/{tenantid}/v2.0"
+        return Reply(200, json.dumps({"keys": [jwk]}), self.content_type, self.common_headers(req))
+
+    def token(self, req):
+        st = self.state
+        p = req.params
+        if req.method != "POST":
+            raise EntraError(900561, "method")
+        if not st.entra_tenant_known(req.tenant):
+            raise EntraError(90002, "tenant")
+        grant_type = p.get("grant_type")
+        if not grant_type:
+            raise EntraError(900144, "grant_type", param="grant_type")
+        if grant_type != "client_credentials":
+            raise EntraError(70003, "grant_type", grant_type=grant_type[:100])
+        client_id = p.get("client_id")
+        if not client_id:
+            raise EntraError(900144, "client_id", param="client_id")
+        scope = p.get("scope")
+        if not scope:
+            raise EntraError(900144, "scope", param="scope")
+        # An unknown assertion type is no credential at all, as for Entra.
+        if "client_secret" not in p and (not p.get("client_assertion") or
+                                         p.get("client_assertion_type") != ENTRA_ASSERTION_TYPE):
+            raise EntraError(7000218, "client_assertion")
+        if not st.entra_app_known(req.tenant, client_id):
+            raise EntraError(700016, "client_id")
+        scopes = scope.split()
+        resources = [s_ for s_ in scopes if s_.endswith("/.default")]
+        if len(resources) > 1:
+            raise EntraError(700022, "scope")
+        if len(scopes) != 1 or len(resources) != 1 or scopes[0] == "/.default":
+            raise EntraError(70011, "scope")
+        if "client_secret" in p:
+            raise EntraError(7000215, "client_secret")   # no secrets in this fake: assertions only
+        fic, claims = self.check_assertion(req, p["client_assertion"], client_id)
+        return self.issue(req, client_id, resources[0][:-len("/.default")], fic, claims)
+
+    def check_assertion(self, req, assertion, client_id):
+        """Entra's checks, in this order: a JWT at all (50027), RS256 (700027),
+        the issuer against the application's FICs (70021 / 700211) before any
+        network fetch, the signature with the issuer's published keys (50166
+        when they cannot be fetched, 700027), the time window (700024), then
+        subject (700213) and audience (700212). A matching FIC younger than
+        entra_propagation_delay answers 70021."""
+        st = self.state
+        try:
+            header, claims, data, sig = jwt_decode(assertion)
+        except ValueError:
+            raise EntraError(50027, "malformed")
+        iss, sub, aud = claims.get("iss"), claims.get("sub"), claims.get("aud")
+        auds = [a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)]
+        values = {"iss": iss, "sub": sub, "aud": ", ".join(auds) if auds else aud, "kid": header.get("kid")}
+        if header.get("alg") != "RS256":
+            raise EntraError(700027, "alg", reason=f"The signature algorithm '{str(header.get('alg'))[:20]}' is "
+                                                   "not supported; only RS256 is", **values)
+        if not isinstance(iss, str) or not isinstance(sub, str) or not auds:
+            raise EntraError(50027, "claims")
+        all_fics = st.entra_fics_of(req.tenant, client_id)
+        now = st.now()
+        mature = [f for f in all_fics if now - f["created"] >= st.config["entra_propagation_delay"]]
+
+        def matches(f):
+            return f["issuer"] == iss and f["subject"] == sub and f["audience"] in auds
+        if not any(matches(f) for f in mature) and any(matches(f) for f in all_fics):
+            raise EntraError(70021, "propagation", **values)
+        if not any(f["issuer"] == iss for f in mature):
+            if any(f["subject"] == sub or f["audience"] in auds for f in mature):
+                raise EntraError(700211, "issuer", **values)
+            raise EntraError(70021, "no_match", **values)
+        try:
+            self.oidc.verify(iss, header, data, sig, "entra")
+        except OidcError as e:
+            log_line(f"entra: issuer {iss[:200]}: {e.message}")
+            if e.kind == "fetch":
+                raise EntraError(50166, "oidc_fetch", **values)
+            reason = ("The key was not found." if e.kind == "nokey" else
+                      "The provided signature value did not match the expected signature value.")
+            raise EntraError(700027, "signature", reason=reason, **values)
+        tol = st.config["entra_clock_tolerance"]
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        start = nbf if _is_number(nbf) else 0
+        if (not _is_number(exp) or now > exp + tol or now < start - tol or
+                (_is_number(iat) and now < iat - tol)):
+            raise EntraError(700024, "time", now=entra_time(now), nbf=entra_time(start),
+                             exp=entra_time(exp) if _is_number(exp) else "<none>", **values)
+        with_iss = [f for f in mature if f["issuer"] == iss]
+        with_sub = [f for f in with_iss if f["subject"] == sub]
+        if not with_sub:
+            raise EntraError(700213, "subject", **values)
+        full = [f for f in with_sub if f["audience"] in auds]
+        if not full:
+            raise EntraError(700212, "audience", **values)
+        return full[0], claims
+
+    def issue(self, req, client_id, resource, fic, assertion_claims):
+        st = self.state
+        now = int(st.now())
+        lifetime = st.config["entra_token_lifetime"]
+        refresh_in = st.config["entra_refresh_in"]
+        tenant = req.tenant
+        oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fakecloud:{tenant.lower()}:{client_id.lower()}"))
+        claims = {"aud": resource, "iss": f"https://sts.windows.net/{tenant}/", "iat": now, "nbf": now,
+                  "exp": now + lifetime, "appid": client_id, "appidacr": "2", "idtyp": "app", "oid": oid,
+                  "sub": oid, "tid": tenant, "uti": b64url(secrets.token_bytes(16)), "ver": "1.0",
+                  "xms_fic": fic["id"]}
+        token = st.keys.sign_jwt({"typ": "JWT", "alg": "RS256", "kid": ENTRA_KID}, claims, "RS256")
+        num = str if st.config["entra_numbers_as_strings"] else int
+        body = {"token_type": "Bearer", "expires_in": num(lifetime), "ext_expires_in": num(lifetime)}
+        if refresh_in is not None:
+            body["refresh_in"] = num(refresh_in)
+        body["access_token"] = token
+        req.issued = {"token_fingerprint": fingerprint(token), "tenant": tenant, "client_id": client_id,
+                      "resource": resource, "expires_in": lifetime, "refresh_in": refresh_in, "fic": fic["id"],
+                      "assertion_sub": assertion_claims.get("sub"), "assertion_iss": assertion_claims.get("iss")}
+        return Reply(200, json.dumps(body, separators=(",", ":")), self.content_type, self.common_headers(req))
+
+
+def _is_number(v):
+    """A JSON number that is finite (Python's json also reads Infinity and NaN)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# -- Google STS (workload identity federation token exchange) -----------------
+
+GCP_STS_STATUS_ERRORS = {400: "invalid_request", 401: "invalid_client", 403: "access_denied", 404: "invalid_request",
+                         429: "rate_limit_exceeded", 500: "server_error", 503: "temporarily_unavailable"}
+GCP_STS_ERROR_STATUS = {"server_error": 500, "temporarily_unavailable": 503, "rate_limit_exceeded": 429,
+                        "invalid_client": 401, "access_denied": 403}
+
+
+class GcpError(Exception):
+    def __init__(self, code, message, detail, status=None):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.status = status
+
+
+class GcpStsService(Service):
+    """POST /v1/token: RFC 8693 token exchange of an OIDC JWT for a federated
+    access token, as sts.googleapis.com does for workload identity pools."""
+
+    name = "gcp_sts"
+    content_type = "application/json; charset=utf-8"
+
+    def __init__(self, state, oidc):
+        super().__init__(state)
+        self.oidc = oidc
+
+    def prepare(self, req):
+        req.action = "token" if req.path == "/v1/token" else "other"
+        ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
+        if req.method == "POST" and ctype == "application/x-www-form-urlencoded":
+            req.params = parse_form(req.body)
+
+    def secret_headers(self):
+        return ("authorization",)
+
+    def who(self, req):
+        aud = req.params.get("audience")
+        return f" audience={aud[:160]}" if aud else ""
+
+    def reply_error(self, code, message, status=None):
+        status = int(status or GCP_STS_ERROR_STATUS.get(code, 400))
+        return Reply(status, json.dumps({"error": code, "error_description": message}, indent=2) + "\n",
+                     self.content_type, verdict=code)
+
+    def error(self, req, status, code=None, message=None):
+        code = code or GCP_STS_STATUS_ERRORS.get(status, "server_error" if status >= 500 else "invalid_request")
+        return self.reply_error(code, message or HTTP_REASONS.get(status, "Error"), status)
+
+    def throttle(self, req, fault):
+        r = self.reply_error(fault.get("code", "rate_limit_exceeded"),
+                             fault.get("message", "Quota exceeded for quota metric 'Token exchange requests'."),
+                             int(fault.get("status", 429)))
+        r.headers.append(("Retry-After", str(fault.get("retry_after", 1))))
+        return r
+
+    def modeled_error(self, req, fault):
+        code = fault.get("code")
+        return self.reply_error(code, fault.get("message", f"fakecloud: modelled {code}"), fault.get("status"))
+
+    def garbage(self, req):
+        return b'{\n  "access_token": "ya29.\x00\xff\n'
+
+    def oversize_prefix(self, req):
+        return b'{\n  "access_token": "ya29.d.'
+
+    def handle(self, req):
+        try:
+            if req.action != "token":
+                raise GcpError("not_found", f"fakecloud Google STS: unknown path {req.path[:200]}", "path", 404)
+            if req.method != "POST":
+                raise GcpError("invalid_request", f"The {req.method} method is not allowed on /v1/token.", "method",
+                               405)
+            return self.exchange(req)
+        except GcpError as e:
+            req.detail = e.detail
+            return self.reply_error(e.code, e.message, e.status)
+
+    def exchange(self, req):
+        st = self.state
+        p = req.params
+        grant_type = p.get("grant_type")
+        if not grant_type:
+            raise GcpError("invalid_request", 'Invalid value for "grant_type". This value is required.', "grant_type")
+        if grant_type != GCP_GRANT_TYPE:
+            raise GcpError("unsupported_grant_type", f"Invalid grant_type: {grant_type[:100]}. Expected "
+                                                     f"{GCP_GRANT_TYPE}.", "grant_type")
+        requested = p.get("requested_token_type")
+        if requested != GCP_ACCESS_TOKEN_TYPE:
+            raise GcpError("invalid_request", 'Invalid value for "requested_token_type". Expected '
+                                              f"{GCP_ACCESS_TOKEN_TYPE}.", "requested_token_type")
+        subject_type = p.get("subject_token_type")
+        if subject_type not in GCP_SUBJECT_TOKEN_TYPES:
+            raise GcpError("invalid_request", 'Invalid value for "subject_token_type". Supported values are '
+                                              "urn:ietf:params:oauth:token-type:jwt, urn:ietf:params:oauth:token-"
+                                              "type:id_token, urn:ietf:params:oauth:token-type:saml2, "
+                                              "urn:ietf:params:aws:token-type:aws4_request.", "subject_token_type")
+        token = p.get("subject_token")
+        if not token:
+            raise GcpError("invalid_request", 'Invalid value for "subject_token". This value is required.',
+                           "subject_token")
+        audience = p.get("audience", "")
+        if GCP_PROVIDER_RE.fullmatch(audience) is None:
+            raise GcpError("invalid_request", 'Invalid value for "audience". This value should be the full resource '
+                                              "name of the Identity Provider. See https://cloud.google.com/iam/docs/"
+                                              "reference/sts/rest/v1/TopLevel/token for the list of possible "
+                                              "formats.", "audience")
+        with st.lock:
+            provider = st.gcp_providers.get(audience)
+            provider = dict(provider) if provider else None
+        if provider is None or provider["disabled"]:
+            raise GcpError("invalid_target", 'The target service indicated by the "audience" parameters is invalid. '
+                                             "This might either be because the pool or provider is disabled or "
+                                             "deleted or because it doesn't exist.", "provider")
+        claims = self.check_token(token, provider)
+        lifetime = st.config["gcp_token_lifetime"]
+        sub = claims["sub"]
+        principal = provider["principal_prefix"] + sub
+        access, info = st.issue_gcp_token("ya29.d.", {"kind": "federated", "principal": principal, "subject": sub,
+                                                      "pool": provider["pool"], "audience": audience,
+                                                      "scope": p.get("scope")}, lifetime)
+        req.issued = {"token_fingerprint": info["fingerprint"], "principal": principal, "audience": audience,
+                      "expires_in": lifetime, "scope": p.get("scope")}
+        body = {"access_token": access, "issued_token_type": GCP_ACCESS_TOKEN_TYPE, "token_type": "Bearer",
+                "expires_in": lifetime}
+        return Reply(200, json.dumps(body, indent=2) + "\n", self.content_type)
+
+    def check_token(self, token, provider):
+        st = self.state
+        try:
+            header, claims, data, sig = jwt_decode(token)
+        except ValueError:
+            raise GcpError("invalid_grant", "Unable to parse the ID Token.", "malformed")
+        alg = header.get("alg")
+        if alg not in ("RS256", "ES256"):
+            raise GcpError("invalid_grant", f"The ID Token's signing algorithm {str(alg)[:20]} is not supported. "
+                                            "Supported algorithms are RS256 and ES256.", "alg")
+        if not isinstance(header.get("kid"), str):
+            raise GcpError("invalid_grant", "The ID Token header has no \"kid\".", "kid")
+        iss = claims.get("iss")
+        if iss != provider["issuer"]:
+            raise GcpError("invalid_grant", f"The issuer in ID Token {str(iss)[:300]} does not match the expected "
+                                            f"issuer {provider['issuer']}.", "issuer")
+        try:
+            self.oidc.verify(iss, header, data, sig, "gcp-sts")
+        except OidcError as e:
+            log_line(f"gcp_sts: issuer {iss[:200]}: {e.message}")
+            if e.kind == "fetch":
+                raise GcpError("invalid_grant", f"Unable to retrieve the OpenID Connect discovery document or the "
+                                                f"JWKS of issuer {iss[:300]}.", "oidc_fetch")
+            raise GcpError("invalid_grant", "Invalid ID Token signature. The ID Token was not signed by a key of "
+                                            "the issuer's JWKS.", "signature")
+        now = st.now()
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not _is_number(iat) or not _is_number(exp):
+            raise GcpError("invalid_grant", "The ID Token must have numeric \"iat\" and \"exp\" claims.", "time")
+        if iat > now:
+            raise GcpError("invalid_grant", f"ID Token issued at {int(iat)} is in the future (current time "
+                                            f"{int(now)}).", "iat")
+        if exp <= now:
+            raise GcpError("invalid_grant", f"The ID Token expired at {int(exp)} (current time {int(now)}).", "exp")
+        if exp - iat > 48 * 3600:
+            raise GcpError("invalid_grant", f"The ID Token's lifetime ({int(exp - iat)} s from iat to exp) exceeds "
+                                            "the maximum of 48 hours.", "lifetime")
+        aud = claims.get("aud")
+        auds = [a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)]
+        if not any(a in provider["effective_audiences"] for a in auds):
+            raise GcpError("invalid_grant", f"The audience in ID Token [{', '.join(auds)[:500]}] does not match the "
+                                            "expected audience.", "audience")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise GcpError("invalid_grant", "The ID Token has no \"sub\" claim to map to google.subject.", "subject")
+        if len(sub.encode("utf-8")) > 127:
+            raise GcpError("invalid_grant", "The size of mapped attribute google.subject exceeds the 127 bytes limit. "
+                                            "Either modify your attribute mapping or the incoming assertion to "
+                                            "produce a mapped attribute that is less than 127 bytes.", "subject")
+        return claims
+
+
+# -- Google IAM Credentials (service account impersonation) -------------------
+
+GCP_RPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                  409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
+                  503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+GCP_RPC_CODE = {v: k for k, v in GCP_RPC_STATUS.items()}
+GCP_RPC_MESSAGES = {
+    "INVALID_ARGUMENT": "Request contains an invalid argument.",
+    "UNAUTHENTICATED": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+                       "or other valid authentication credential. See https://developers.google.com/identity/sign-in/"
+                       "web/devconsole-project.",
+    "PERMISSION_DENIED": "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+    "NOT_FOUND": "Requested entity was not found.",
+    "RESOURCE_EXHAUSTED": "Quota exceeded for quota metric 'Generate credentials requests' and limit 'Generate "
+                          "credentials requests per minute' of service 'iamcredentials.googleapis.com'.",
+    "INTERNAL": "Internal error encountered.",
+    "UNAVAILABLE": "The service is currently unavailable.",
+    "DEADLINE_EXCEEDED": "The request timed out.",
+}
+GCP_IAM_PATH = re.compile(r"/v1/projects/([^/]{1,100})/serviceAccounts/([^/:]{1,400}):generateAccessToken")
+
+
+class GcpIamService(Service):
+    """POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken with
+    a federated access token from the fake Google STS."""
+
+    name = "gcp_iam"
+    content_type = "application/json; charset=UTF-8"
+
+    def prepare(self, req):
+        m = GCP_IAM_PATH.fullmatch(req.path)
+        req.action = "generateAccessToken" if m else "other"
+        req.sa = urllib.parse.unquote(m.group(2)) if m else None
+
+    def secret_headers(self):
+        return ("authorization",)
+
+    def who(self, req):
+        return f" sa={req.sa[:120]}" if req.sa else ""
+
+    def rpc_error(self, status, rpc_status=None, message=None, details=None, headers=()):
+        rpc_status = rpc_status or GCP_RPC_STATUS.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+        err = {"code": status, "message": message or GCP_RPC_MESSAGES.get(rpc_status, HTTP_REASONS.get(status, "")),
+               "status": rpc_status}
+        if details:
+            err["details"] = details
+        return Reply(status, json.dumps({"error": err}, indent=2) + "\n", self.content_type, list(headers),
+                     verdict=rpc_status)
+
+    def error(self, req, status, code=None, message=None):
+        return self.rpc_error(status, code, message)
+
+    def throttle(self, req, fault):
+        r = self.rpc_error(int(fault.get("status", 429)), fault.get("code"), fault.get("message"))
+        r.headers.append(("Retry-After", str(fault.get("retry_after", 1))))
+        return r
+
+    def modeled_error(self, req, fault):
+        code = fault.get("code")
+        status = int(fault.get("status") or GCP_RPC_CODE.get(code, 400))
+        return self.rpc_error(status, code, fault.get("message"))
+
+    def garbage(self, req):
+        return b'{\n  "accessToken": "ya29.\x00\xff'
+
+    def oversize_prefix(self, req):
+        return b'{\n  "accessToken": "ya29.c.'
+
+    def handle(self, req):
+        if req.action != "generateAccessToken":
+            req.detail = "path"
+            return self.rpc_error(404, message=f"fakecloud IAM Credentials: unknown path {req.path[:200]}")
+        if req.method != "POST":
+            req.detail = "method"
+            return self.rpc_error(405, "METHOD_NOT_ALLOWED", f"The {req.method} method is not allowed.")
+        st = self.state
+        auth = req.header("authorization") or ""
+        m = re.fullmatch(r"Bearer ([!-~]+)", auth.strip())
+        info = st.lookup_gcp_token(m.group(1)) if m else None
+        if info is None or info["kind"] != "federated" or st.now() >= info["expires"]:
+            req.detail = "missing" if not auth else ("expired" if info else "unknown_token")
+            return self.rpc_error(401, headers=[("WWW-Authenticate", 'Bearer realm="https://accounts.google.com/", '
+                                                                     'error="invalid_token"')])
+        try:
+            body = json.loads(req.body or b"{}")
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            req.detail = "json"
+            return self.rpc_error(400, message="Invalid JSON payload received. Unexpected token.")
+        if not isinstance(body, dict):
+            req.detail = "json"
+            return self.rpc_error(400, message="Invalid JSON payload received. Expected an object.")
+        unknown = [k for k in body if k not in ("scope", "lifetime", "delegates")]
+        if unknown:
+            req.detail = "json"
+            return self.rpc_error(400, message=f'Invalid JSON payload received. Unknown name "{unknown[0][:60]}": '
+                                               "Cannot find field.")
+        req.params = {k: json.dumps(v)[:300] for k, v in body.items()}
+        scope = body.get("scope")
+        if not isinstance(scope, list) or not scope or not all(isinstance(x, str) and x for x in scope):
+            req.detail = "scope"
+            return self.rpc_error(400, details=[self._violation("scope", "Scope required.")])
+        with st.lock:
+            sa = st.gcp_service_accounts.get(req.sa)
+            sa = dict(sa) if sa else None
+        if sa is None:
+            req.detail = "service_account"
+            return self.rpc_error(404, message=f"Not found; Gaia id not found for email {req.sa[:320]}")
+        principal = info["principal"]
+        pool_set = f"principalSet://iam.googleapis.com/{info['pool']}/*"
+        if principal not in sa["members"] and pool_set not in sa["members"]:
+            req.detail = "not_member"
+            return self.rpc_error(403, details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                                 "reason": "IAM_PERMISSION_DENIED", "domain": "iam.googleapis.com",
+                                                 "metadata": {"permission": "iam.serviceAccounts.getAccessToken"}}])
+        lifetime_text = body.get("lifetime", "3600s")
+        lm = re.fullmatch(r"([0-9]{1,9})(?:\.[0-9]{1,9})?s", lifetime_text) if isinstance(lifetime_text, str) else None
+        max_lifetime = st.config["gcp_max_lifetime"]
+        if lm is None:
+            req.detail = "lifetime"
+            return self.rpc_error(400, message="Invalid value at 'lifetime' (type.googleapis.com/google.protobuf."
+                                               "Duration), Field 'lifetime', Illegal duration format; duration must "
+                                               "end with 's'")
+        lifetime = int(lm.group(1))
+        if not 600 <= lifetime <= max_lifetime:
+            req.detail = "lifetime"
+            return self.rpc_error(400, details=[self._violation(
+                "lifetime", f"The lifetime requested ({lifetime}s) must be between 600s and {max_lifetime}s.")])
+        token, tinfo = st.issue_gcp_token("ya29.c.", {"kind": "service_account", "email": req.sa,
+                                                      "principal": principal, "scope": scope}, lifetime)
+        req.issued = {"token_fingerprint": tinfo["fingerprint"], "service_account": req.sa, "principal": principal,
+                      "lifetime": lifetime, "scope": scope}
+        doc = {"accessToken": token, "expireTime": iso8601(st.now() + lifetime)}
+        return Reply(200, json.dumps(doc, indent=2) + "\n", self.content_type)
+
+    @staticmethod
+    def _violation(field, description):
+        return {"@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": field, "description": description}]}
+
+
 # --------------------------------------------------------------------------
 # HTTP plumbing
 # --------------------------------------------------------------------------
@@ -1289,16 +2313,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry = {"service": service.name, "action": req.action, "method": req.method, "path": req.target,
                  "headers": req.logged_headers(service.secret_headers()), "body_params": req.logged_params(),
                  "body_length": len(req.body), "verdict": reply.verdict, "status": reply.status,
-                 "fault": fault.mode if fault else None, "issued": req.issued, "time": app.state.now()}
+                 "fault": fault.mode if fault else None, "issued": req.issued, "detail": req.detail,
+                 "time": app.state.now()}
         # Record before answering: a client that has its answer may read
         # /log or /stats at once and must find this request there.
         app.state.record(entry)
-        who = ""
-        auth = req.header("authorization")
-        if service.name == "sts" and auth and "Credential=" in auth:
-            who = " akid=" + auth.split("Credential=", 1)[1].split("/", 1)[0][:32]
-        log_line(f"{service.name}: {req.method} {req.path} {req.action}{who} -> {reply.status} "
-                 f"{reply.verdict}" + (f" [fault {fault.mode}]" if fault else ""))
+        try:
+            who = service.who(req)
+        except Exception:
+            who = ""
+        log_line(f"{service.name}: {req.method} {req.path[:200]} {req.action}{who} -> {reply.status} "
+                 f"{reply.verdict}" + (f" ({req.detail})" if req.detail else "") +
+                 (f" [fault {fault.mode}]" if fault else ""))
         self.write_reply(reply, fault)
 
     def write_reply(self, reply, fault=None):
@@ -1358,6 +2384,10 @@ class App:
         self.container = ContainerService(state)
         self.sts = StsService(state)
         self.issuer = IssuerService(state)
+        self.oidc = OidcKeys(state)
+        self.entra = EntraService(state, self.oidc)
+        self.gcp_sts = GcpStsService(state, self.oidc)
+        self.gcp_iam = GcpIamService(state)
         self.control = ControlService(state)
 
     def https_router(self, req):
@@ -1390,14 +2420,16 @@ class App:
             reply.verdict = mode
         return reply, fault
 
-    def tls_select(self):
+    def tls_select(self, services=("sts", "issuer")):
+        """The certificate for the next handshake on a port serving
+        `services`: a queued TLS fault of one of them, else the good one."""
         st = self.state
-        fault = st.take_fault(("sts", "issuer"), TLS_MODES)
+        fault = st.take_fault(services, TLS_MODES)
         if fault is None:
             return self.tls_good
         st.record({"service": fault.service, "action": "tls", "method": "-", "path": "-", "headers": {},
                    "body_params": {}, "body_length": 0, "verdict": fault.mode, "status": None,
-                   "fault": fault.mode, "issued": None, "time": st.now()})
+                   "fault": fault.mode, "issued": None, "detail": None, "time": st.now()})
         log_line(f"tls: serving the {fault.mode} certificate")
         return self.tls_untrusted if fault.mode == "tls_untrusted" else self.tls_wrong_host
 
@@ -1468,7 +2500,108 @@ class ControlService(Service):
         if route == ("GET", "/stats"):
             with st.lock:
                 return self.json_reply(200, st.stats)
+        if route == ("POST", "/mint/jwt"):
+            return self.json_reply(200, self.mint_jwt(self._json(req)))
+        if req.path.startswith(("/entra/", "/gcp/")):
+            return self._cloud_route(req, q)
         return self.json_reply(404, {"error": f"no route {req.method} {req.path}"})
+
+    def _cloud_route(self, req, q):
+        """Entra ID applications and FICs, Google providers and service accounts."""
+        st = self.state
+        one = lambda name: q.get(name, [None])[0]  # noqa: E731
+        route = (req.method, req.path)
+        if route == ("POST", "/entra/fic"):
+            spec = self._json(req)
+            if isinstance(spec, list):
+                return self.json_reply(200, [st.add_fic(s_) for s_ in spec])
+            return self.json_reply(200, st.add_fic(spec))
+        if route == ("GET", "/entra/fic"):
+            with st.lock:
+                return self.json_reply(200, [dict(f) for f in st.entra_fics])
+        if route == ("DELETE", "/entra/fic"):
+            fic_id = int(one("id")) if one("id") is not None else None
+            return self.json_reply(200, {"ok": True, "cleared": st.clear_fics(fic_id, one("tenant"),
+                                                                               one("client_id"))})
+        if route == ("POST", "/entra/app"):
+            return self.json_reply(200, st.add_entra_app(self._json(req)))
+        if route == ("GET", "/entra/app"):
+            with st.lock:
+                apps = {(f["tenant"].lower(), f["client_id"].lower()) for f in st.entra_fics} | st.entra_apps
+            return self.json_reply(200, [{"tenant": t, "client_id": c} for t, c in sorted(apps)])
+        if route == ("POST", "/gcp/provider"):
+            return self.json_reply(200, st.add_gcp_provider(self._json(req)))
+        if route == ("GET", "/gcp/provider"):
+            with st.lock:
+                return self.json_reply(200, [dict(x) for x in st.gcp_providers.values()])
+        if route == ("DELETE", "/gcp/provider"):
+            with st.lock:
+                n = len(st.gcp_providers)
+                st.gcp_providers = {} if one("audience") is None else \
+                    {k: x for k, x in st.gcp_providers.items() if k != one("audience")}
+                return self.json_reply(200, {"ok": True, "cleared": n - len(st.gcp_providers)})
+        if route == ("POST", "/gcp/service_account"):
+            return self.json_reply(200, st.add_gcp_service_account(self._json(req)))
+        if route == ("GET", "/gcp/service_account"):
+            with st.lock:
+                return self.json_reply(200, [dict(x) for x in st.gcp_service_accounts.values()])
+        if route == ("DELETE", "/gcp/service_account"):
+            with st.lock:
+                n = len(st.gcp_service_accounts)
+                st.gcp_service_accounts = {} if one("email") is None else \
+                    {k: x for k, x in st.gcp_service_accounts.items() if k != one("email")}
+                return self.json_reply(200, {"ok": True, "cleared": n - len(st.gcp_service_accounts)})
+        if route == ("GET", "/gcp/tokens"):
+            with st.lock:
+                return self.json_reply(200, [dict(i) for i in st.gcp_tokens.values()])
+        return self.json_reply(404, {"error": f"no route {req.method} {req.path}"})
+
+    def mint_jwt(self, opts):
+        """A JWT signed by the fake issuer's keys (the ones STS uses) with any
+        claims: for the edges STS itself never produces (48 h lifetimes,
+        future iat, odd audiences). Options: alg (RS256 | ES384 | HS256),
+        lifetime (300), claims (merged over the defaults; null removes one),
+        header (merged over the default header), tamper."""
+        st = self.state
+        opts = _object(opts, "mint options", ("alg", "lifetime", "claims", "header", "tamper"))
+        alg = opts.get("alg", "RS256")
+        if alg not in ("RS256", "ES384", "HS256"):
+            raise ValueError("alg must be RS256, ES384 or HS256")
+        lifetime = opts.get("lifetime", 300)
+        if not _is_number(lifetime):
+            raise ValueError("lifetime must be a number of seconds")
+        now = int(st.now())
+        account = st.config["account"]
+        claims = {"aud": ENTRA_FIC_AUDIENCE, "sub": f"arn:aws:iam::{account}:role/{st.config['imds_role']}",
+                  "https://sts.amazonaws.com/": {"aws_account": account, "source_region": st.region,
+                                                 "principal_id": f"arn:aws:iam::{account}:role/"
+                                                                 f"{st.config['imds_role']}"},
+                  "iss": st.issuer_url, "exp": now + int(lifetime), "iat": now, "jti": str(uuid.uuid4())}
+        extra = opts.get("claims", {})
+        if not isinstance(extra, dict):
+            raise ValueError("claims must be a JSON object")
+        for k, v in extra.items():
+            if v is None:
+                claims.pop(k, None)
+            else:
+                claims[k] = v
+        header = {"kid": {"RS256": JWT_RSA_KID, "ES384": JWT_EC_KID, "HS256": "fake-hmac"}[alg], "typ": "JWT",
+                  "alg": alg}
+        extra = opts.get("header", {})
+        if not isinstance(extra, dict):
+            raise ValueError("header must be a JSON object")
+        header.update(extra)
+        if alg == "HS256":
+            import hmac
+            signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                             b64url(json.dumps(claims, separators=(",", ":")).encode()))
+            token = signing_input + "." + b64url(hmac.new(b"fakecloud", signing_input.encode(), "sha256").digest())
+        else:
+            token = st.keys.sign_jwt(header, claims, alg)
+        if opts.get("tamper"):
+            head, _, sig = token.rpartition(".")
+            token = head + "." + ("B" if sig[0] != "B" else "C") + sig[1:]
+        return {"token": token, "header": header, "claims": claims, "fingerprint": fingerprint(token)}
 
     def mint_irsa(self, opts):
         st = self.state
@@ -1545,11 +2678,16 @@ def main(argv=None):
     imds = make_listener("imds", app, lambda req: app.imds)
     container = make_listener("container", app, lambda req: app.container)
     https = make_listener("sts", app, app.https_router, app.tls_select, also_ipv6=True)
+    entra = make_listener("entra", app, lambda req: app.entra, lambda: app.tls_select(("entra",)), also_ipv6=True)
+    gcp_sts = make_listener("gcp_sts", app, lambda req: app.gcp_sts, lambda: app.tls_select(("gcp_sts",)),
+                            also_ipv6=True)
+    gcp_iam = make_listener("gcp_iam", app, lambda req: app.gcp_iam, lambda: app.tls_select(("gcp_iam",)),
+                            also_ipv6=True)
     control = make_listener("control", app, lambda req: None)
     sts_port = https[0].server_address[1]
     state.issuer_url = f"https://localhost:{sts_port}/{uuid.uuid4()}"
 
-    servers = imds + container + https + control
+    servers = imds + container + https + entra + gcp_sts + gcp_iam + control
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
                for s in servers]
     for t in threads:
@@ -1562,12 +2700,15 @@ def main(argv=None):
             "sts": url("https", https, "localhost"), "issuer": state.issuer_url,
             "control": url("http", control), "ca_file": keys.paths["ca_file"],
             "region": args.region, "account": args.account, "pid": os.getpid(),
-            "sts_ipv6": len(https) > 1, "files": keys.paths}
+            "sts_ipv6": len(https) > 1, "files": keys.paths,
+            "entra": url("https", entra, "localhost"), "gcp_sts": url("https", gcp_sts, "localhost") + "/v1/token",
+            "gcp_iam": url("https", gcp_iam, "localhost")}
     state.urls = info
     info_path = os.path.join(directory, "fakecloud.json")
     write_json_atomic(info_path, info)
     log_line(f"fakecloud: ready pid={os.getpid()} imds={info['imds']} container={info['container']} "
-             f"sts={info['sts']} control={info['control']} issuer={info['issuer']}")
+             f"sts={info['sts']} control={info['control']} issuer={info['issuer']} entra={info['entra']} "
+             f"gcp_sts={info['gcp_sts']} gcp_iam={info['gcp_iam']}")
 
     while not stop.wait(0.5):
         pass

@@ -9,6 +9,7 @@ server end to end with a small Python client.
 Prints a final `N passed, N failed` line; exits non-zero on any failure.
 """
 
+import base64
 import contextlib
 import hashlib
 import http.client
@@ -338,10 +339,585 @@ def signed_headers_for(creds, body, host, *, region="us-east-2", when=None, sign
 
 
 # ---------------------------------------------------------------------------
+# Entra ID, Google STS and IAM Credentials against the running fake
+# ---------------------------------------------------------------------------
+
+TENANT = "11111111-2222-3333-4444-555555555555"       # the captured Entra run's tenant and client
+CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+ARM_SCOPE = "https://management.azure.com/.default"
+FORM = ("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
+ENTRA_ERROR_KEYS = ["error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id",
+                    "error_uri"]
+UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def entra_params(assertion, client_id=CLIENT, scope=ARM_SCOPE, grant_type="client_credentials",
+                 assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer"):
+    """The five protocol fields, in MSAL's order; None leaves one out."""
+    p = [("client_id", client_id), ("scope", scope), ("grant_type", grant_type), ("client_assertion", assertion),
+         ("client_assertion_type", assertion_type)]
+    return [(k, x) for k, x in p if x is not None]
+
+
+def gcp_params(token, audience=None, token_type="urn:ietf:params:oauth:token-type:jwt",
+               grant_type="urn:ietf:params:oauth:grant-type:token-exchange",
+               requested="urn:ietf:params:oauth:token-type:access_token"):
+    p = [("grant_type", grant_type), ("audience", audience or harness.FakeCloud.gcp_audience()),
+         ("scope", "https://www.googleapis.com/auth/cloud-platform"), ("requested_token_type", requested),
+         ("subject_token", token), ("subject_token_type", token_type)]
+    return [(k, x) for k, x in p if x is not None]
+
+
+class FederationMixin:
+    """The fake Entra ID, Google STS and IAM Credentials, driven end to end
+    with JWTs from the fake STS (mixed into FakeCloudTests to share its fake)."""
+
+    # -- helpers -----------------------------------------------------------
+
+    def sts_jwt(self, audiences=("api://AzureADTokenExchange",), alg="RS256", duration=300):
+        if not getattr(self, "_creds", None):
+            self._creds = self.imds_creds()
+        token, _ = self.jwt_ok(self.gwit(self._creds, gwit_params(audiences, alg, duration)))
+        return token
+
+    def entra(self, params, tenant=TENANT, method="POST", headers=(FORM,), query=""):
+        path = f"/{tenant}/oauth2/v2.0/token" + query
+        return request(self.fc.urls["entra"], method, path, list(headers), form(params), self.ctx)
+
+    def assert_entra_error(self, r, status, error, code, text=None):
+        self.assertEqual(r.status, status, r.text())
+        self.assertEqual(r.headers["content-type"], "application/json; charset=utf-8")
+        self.assertTrue(r.body.startswith(b'{"error":"'), r.body[:40])      # compact, as Entra answers
+        d = r.json()
+        self.assertEqual(list(d), ENTRA_ERROR_KEYS)
+        self.assertEqual((d["error"], d["error_codes"]), (error, [code]))
+        self.assertRegex(d["timestamp"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$")
+        self.assertRegex(d["trace_id"], "^" + UUID_RE + "$")
+        self.assertRegex(d["correlation_id"], "^" + UUID_RE + "$")
+        self.assertEqual(d["error_uri"], f"{self.fc.urls['entra']}/error?code={code}")
+        m = re.fullmatch(r"AADSTS(\d+): (.+) Trace ID: (\S+) Correlation ID: (\S+) Timestamp: (.+)",
+                         d["error_description"], re.S)
+        self.assertIsNotNone(m, d["error_description"])
+        self.assertEqual((int(m.group(1)), m.group(3), m.group(4), m.group(5)),
+                         (code, d["trace_id"], d["correlation_id"], d["timestamp"]))
+        self.assertEqual(r.headers["x-ms-request-id"], d["trace_id"])
+        if text:
+            self.assertIn(text, m.group(2))
+        return d
+
+    def gcp_sts(self, params, headers=(FORM,)):
+        u = urllib.parse.urlsplit(self.fc.urls["gcp_sts"])
+        return request(f"https://{u.netloc}", "POST", u.path, list(headers), form(params), self.ctx)
+
+    def assert_gcp_sts_error(self, r, error, text=None, status=400, detail=None):
+        self.assertEqual(r.status, status, r.text())
+        self.assertEqual(r.headers["content-type"], "application/json; charset=utf-8")
+        d = r.json()
+        self.assertEqual(list(d), ["error", "error_description"])
+        self.assertEqual(d["error"], error, d)
+        if text:
+            self.assertIn(text, d["error_description"])
+        if detail:
+            self.assertEqual(self.fc.log("gcp_sts")[-1]["detail"], detail)
+        return d
+
+    def gcp_token(self, aud=None):
+        """A federated access token from the fake Google STS."""
+        aud = aud or "https:" + harness.FakeCloud.gcp_audience()
+        r = self.gcp_sts(gcp_params(self.sts_jwt([aud])))
+        self.assertEqual(r.status, 200, r.text())
+        return r.json()["access_token"]
+
+    def generate(self, bearer, sa=harness.GCP_SERVICE_ACCOUNT, body=None):
+        body = body if body is not None else b'{"scope":["https://www.googleapis.com/auth/cloud-platform"],' \
+                                             b'"lifetime":"3600s"}'
+        headers = [("Content-Type", "application/json")]
+        if bearer is not None:
+            headers.append(("Authorization", "Bearer " + bearer))
+        return request(self.fc.urls["gcp_iam"], "POST",
+                       f"/v1/projects/-/serviceAccounts/{urllib.parse.quote(sa, safe='@')}:generateAccessToken",
+                       headers, body, self.ctx)
+
+    def assert_rpc_error(self, r, status, rpc_status, text=None):
+        self.assertEqual(r.status, status, r.text())
+        self.assertEqual(r.headers["content-type"], "application/json; charset=UTF-8")
+        self.assertTrue(r.text().startswith('{\n  "error": {\n    "code": '), r.text()[:60])
+        err = r.json()["error"]
+        self.assertEqual((err["code"], err["status"]), (status, rpc_status))
+        if text:
+            self.assertIn(text, err["message"])
+        return err
+
+    # -- Entra ID --------------------------------------------------------------
+
+    def test_entra_success(self):
+        fic = self.fc.add_fic(TENANT, CLIENT)
+        self.assertEqual((fic["issuer"], fic["subject"], fic["audience"]),
+                         (self.fc.issuer, "arn:aws:iam::111122223333:role/example-workload-role",
+                          "api://AzureADTokenExchange"))
+        assertion = self.sts_jwt()
+        t0 = int(time.time())
+        cid = "00000000-0000-4000-8000-000000000001"
+        r = self.entra(entra_params(assertion), query=f"?client-request-id={cid}")
+        self.assertEqual(r.status, 200, r.text())
+        self.assertEqual(r.headers["content-type"], "application/json; charset=utf-8")
+        self.assertEqual(r.headers["client-request-id"], cid)
+        self.assertRegex(r.text(), r'^\{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,'
+                                   r'"access_token":"eyJ[A-Za-z0-9_.-]+"\}$')
+        access = r.json()["access_token"]
+        keys = request(self.fc.urls["entra"], "GET", "/common/discovery/v2.0/keys", ctx=self.ctx).json()
+        claims = harness.verify_jwt(access, keys)
+        self.assertEqual((claims["aud"], claims["tid"], claims["appid"], claims["idtyp"]),
+                         ("https://management.azure.com", TENANT, CLIENT, "app"))
+        self.assertAlmostEqual(claims["exp"] - t0, 3599, delta=3)
+        entry = [e for e in self.fc.log("entra") if e["action"] == "token"][-1]
+        self.assertEqual((entry["verdict"], entry["issued"]["fic"]), ("ok", fic["id"]))
+        self.assertEqual(entry["body_params"]["client_assertion"], harness.fingerprint(assertion))
+        self.assertEqual(entry["issued"]["token_fingerprint"], harness.fingerprint(access))
+        # Entra fetched the issuer's discovery document and JWKS once, then cached them.
+        fetches = [e for e in self.fc.log("issuer") if e["headers"].get("user-agent") == "fakecloud-entra/1"]
+        self.assertEqual([e["action"] for e in fetches], ["openid-configuration", "jwks"])
+        self.assertEqual(self.entra(entra_params(assertion, scope="https://vault.azure.net/.default")).status, 200)
+        self.assertEqual(self.fc.count("issuer"), 2)
+        # refresh_in and numbers as strings, as MSAL accepts them.
+        self.fc.config(entra_token_lifetime=86399, entra_refresh_in=43199, entra_numbers_as_strings=True)
+        d = self.entra(entra_params(assertion)).json()
+        self.assertEqual(list(d), ["token_type", "expires_in", "ext_expires_in", "refresh_in", "access_token"])
+        self.assertEqual((d["expires_in"], d["ext_expires_in"], d["refresh_in"]), ("86399", "86399", "43199"))
+        # Authority metadata, shaped like the capture, for known tenants only.
+        with open(os.path.join(CAPTURED, "entra-openid-configuration.json")) as f:
+            captured = json.load(f)
+        r = request(self.fc.urls["entra"], "GET", f"/{TENANT}/v2.0/.well-known/openid-configuration", ctx=self.ctx)
+        conf = r.json()
+        self.assertEqual(list(conf), list(captured))
+        self.assertEqual(conf["token_endpoint"], f"{self.fc.urls['entra']}/{TENANT}/oauth2/v2.0/token")
+        self.assertEqual(conf["issuer"], f"{self.fc.urls['entra']}/{TENANT}/v2.0")
+        r = request(self.fc.urls["entra"], "GET", "/no-such-tenant/v2.0/.well-known/openid-configuration",
+                    ctx=self.ctx)
+        self.assert_entra_error(r, 400, "invalid_tenant", 90002, "Tenant 'no-such-tenant' not found")
+
+    def test_entra_captured_request(self):
+        """MSAL's exact request (telemetry fields included) with a live assertion."""
+        self.fc.add_fic(TENANT, CLIENT)
+        method, target, headers, body = parse_raw_request(read(os.path.join(CAPTURED, "entra-client-assertion.http")))
+        body = re.sub(rb"client_assertion=[^&]+", b"client_assertion=" + self.sts_jwt().encode(), body)
+        headers = [(n, x) for n, x in headers if n.lower() not in ("content-length", "host", "connection")]
+        r = request(self.fc.urls["entra"], method, target, headers, body, self.ctx)
+        self.assertEqual(r.status, 200, r.text())
+        self.assertEqual(r.headers["client-request-id"], "00000000-0000-4000-8000-000000000001")
+        self.assertEqual(self.fc.log("entra")[-1]["body_params"]["x-client-SKU"], "msal.js.node")
+
+    def test_entra_refusals(self):
+        fic = self.fc.add_fic(TENANT, CLIENT)
+        good = self.sts_jwt()
+        cases = [
+            (self.entra(entra_params(good), tenant="99999999-2222-3333-4444-555555555555"),
+             400, "invalid_request", 90002, "not found"),
+            (self.entra(entra_params(good, client_id="bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee")),
+             400, "unauthorized_client", 700016, "Application with identifier 'bbbbbbbb-"),
+            (self.entra(entra_params(good, scope="https://management.azure.com/.default "
+                                                 "https://vault.azure.net/.default")),
+             400, "invalid_scope", 700022, "more than one resource"),
+            (self.entra(entra_params(good, scope="https://management.azure.com/user_impersonation")),
+             400, "invalid_scope", 70011, "user_impersonation is not valid"),
+            (self.entra(entra_params(good, scope=None)), 400, "invalid_request", 900144, "'scope'"),
+            (self.entra(entra_params(good, client_id=None)), 400, "invalid_request", 900144, "'client_id'"),
+            (self.entra(entra_params(None)), 401, "invalid_client", 7000218, "'client_assertion' or"),
+            (self.entra(entra_params(good, assertion_type="urn:x")), 401, "invalid_client", 7000218, None),
+            (self.entra(entra_params(good, grant_type="password")), 400, "unsupported_grant_type", 70003,
+             "'password'"),
+            (self.entra(entra_params("not-a-jwt")), 400, "invalid_request", 50027, "malformed"),
+            (self.entra([], method="GET"), 400, "invalid_request", 900561, "Received a GET request"),
+            (self.entra(entra_params(good), headers=[("Content-Type", "application/json")]), 400,
+             "invalid_request", 900144, "'grant_type'"),
+        ]
+        for r, status, error, code, text in cases:
+            self.assert_entra_error(r, status, error, code, text)
+        # The assertion's own faults.
+        es384 = self.sts_jwt(alg="ES384")
+        self.assert_entra_error(self.entra(entra_params(es384)), 401, "invalid_client", 700027, "'ES384'")
+        h, p, s = good.split(".")
+        tampered = h + "." + p + "." + ("A" if s[0] != "A" else "B") + s[1:]
+        self.assert_entra_error(self.entra(entra_params(tampered)), 401, "invalid_client", 700027,
+                                "did not match the expected signature")
+        self.assertEqual(self.fc.log("entra")[-1]["detail"], "signature")
+        # Clock: the fake's clock 10 min ahead leaves a 300 s token expired
+        # beyond the 300 s tolerance, and the description says when.
+        self.fc.config(clock_skew=700)
+        d = self.assert_entra_error(self.entra(entra_params(good)), 401, "invalid_client", 700024,
+                                    "Client assertion is not within its valid time range. Current time: ")
+        exp = harness.decode_jwt(good)[1]["exp"]
+        self.assertIn("expiry time of assertion " + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(exp)) +
+                      ".0000000Z", d["error_description"])
+        self.fc.config(clock_skew=500)
+        self.assertEqual(self.entra(entra_params(good)).status, 200)     # within the tolerance
+        self.fc.config(clock_skew=0, entra_clock_tolerance=0)
+        future = self.fc.mint_jwt(claims={"nbf": int(time.time()) + 120})
+        self.assert_entra_error(self.entra(entra_params(future)), 401, "invalid_client", 700024)
+        # FIC matching, each field exactly (the subject case-sensitively).
+        self.fc.clear_fics(fic_id=fic["id"])
+        self.fc.add_fic(TENANT, CLIENT, issuer=self.fc.issuer + "/")
+        self.assert_entra_error(self.entra(entra_params(good)), 401, "invalid_client", 700211,
+                                f"assertion issuer '{self.fc.issuer}'")
+        self.fc.add_fic(TENANT, CLIENT, subject="arn:aws:iam::111122223333:role/Example-Workload-Role")
+        self.assert_entra_error(self.entra(entra_params(good)), 401, "invalid_client", 700213,
+                                "assertion subject 'arn:aws:iam::111122223333:role/example-workload-role'")
+        self.fc.add_fic(TENANT, CLIENT, audience="api://AzureADTokenExchangeUSGov")
+        self.assert_entra_error(self.entra(entra_params(good)), 401, "invalid_client", 700212,
+                                "assertion audience 'api://AzureADTokenExchange'")
+        self.fc.clear_fics(tenant=TENANT, client_id=CLIENT)
+        self.fc.add_fic(TENANT, CLIENT, issuer="https://token.actions.githubusercontent.com",
+                        subject="repo:octo/repo:ref:refs/heads/main", audience="api://other")
+        self.assert_entra_error(self.entra(entra_params(good)), 400, "invalid_request", 70021,
+                                f"Assertion Issuer: '{self.fc.issuer}'. Assertion Subject: "
+                                "'arn:aws:iam::111122223333:role/example-workload-role'. Assertion Audience: "
+                                "'api://AzureADTokenExchange'.")
+        # An application with no FIC at all is known to its tenant.
+        self.fc.add_entra_app(TENANT, "cccccccc-bbbb-cccc-dddd-eeeeeeeeeeee")
+        self.assert_entra_error(self.entra(entra_params(good, client_id="cccccccc-bbbb-cccc-dddd-eeeeeeeeeeee")),
+                                400, "invalid_request", 70021)
+        verdicts = self.fc.stats()["entra"]["token"]
+        self.assertEqual(verdicts["AADSTS700027"], 2)
+        self.assertEqual(verdicts["ok"], 1)
+
+    def test_entra_propagation_delay(self):
+        """A FIC younger than entra_propagation_delay answers 70021; moving
+        the fake's clock on ages it without sleeping."""
+        self.fc.config(entra_propagation_delay=120)
+        assertion = self.sts_jwt()
+        self.fc.add_fic(TENANT, CLIENT)
+        self.assert_entra_error(self.entra(entra_params(assertion)), 400, "invalid_request", 70021,
+                                "No matching federated identity record found for presented assertion.")
+        self.assertEqual(self.fc.log("entra")[-1]["detail"], "propagation")
+        self.fc.config(clock_skew=121)
+        self.assertEqual(self.entra(entra_params(assertion)).status, 200)
+
+    def test_entra_issuer_unreachable_and_faults(self):
+        self.fc.add_fic(TENANT, CLIENT)
+        assertion = self.sts_jwt()
+        self.fc.config(issuer_cache_seconds=0)
+        self.fc.fault("issuer", "status", status=503, action="jwks")
+        self.assert_entra_error(self.entra(entra_params(assertion)), 400, "invalid_request", 50166,
+                                "Request to External OIDC endpoint failed.")
+        self.fc.fault("issuer", "tls_untrusted")
+        self.assert_entra_error(self.entra(entra_params(assertion)), 400, "invalid_request", 50166)
+        self.assertEqual(self.entra(entra_params(assertion)).status, 200)
+        # Response faults on the Entra service itself.
+        self.fc.fault("entra", "throttle", retry_after=4)
+        r = self.entra(entra_params(assertion))
+        self.assert_entra_error(r, 429, "temporarily_unavailable", 90055)
+        self.assertEqual(r.headers["retry-after"], "4")
+        self.fc.fault("entra", "error", code="AADSTS50196")
+        self.assert_entra_error(self.entra(entra_params(assertion)), 400, "invalid_grant", 50196, "request loop")
+        self.fc.fault("entra", "error", code="700213", status=400, message="custom words")
+        self.assert_entra_error(self.entra(entra_params(assertion)), 400, "invalid_client", 700213, "custom words")
+        self.fc.fault("entra", "status", status=503)
+        self.assert_entra_error(self.entra(entra_params(assertion)), 503, "temporarily_unavailable", 90024)
+        self.fc.fault("entra", "malformed")
+        r = self.entra(entra_params(assertion))
+        self.assertEqual(r.status, 200)
+        with self.assertRaises(ValueError):
+            r.json()
+        self.fc.fault("entra", "oversized", mib=1)
+        self.assertEqual(len(self.entra(entra_params(assertion)).body), 1 << 20)
+        self.fc.fault("entra", "wrong_content_type")
+        r = self.entra(entra_params(assertion))
+        self.assertEqual((r.status, r.headers["content-type"]), (200, "text/html; charset=utf-8"))
+        self.fc.fault("entra", "reset")
+        with self.assertRaises((http.client.IncompleteRead, ConnectionError, ssl.SSLError)):
+            self.entra(entra_params(assertion))
+        self.fc.fault("entra", "tls_wrong_host")
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.entra(entra_params(assertion))
+        self.assertEqual(self.entra(entra_params(assertion)).status, 200)
+        self.assertEqual(self.fc.count("entra", "tls", "tls_wrong_host"), 1)
+        self.assertEqual(self.fc.count("sts", "tls"), 0)    # a separate port with its own faults
+
+    # -- Google STS ------------------------------------------------------------
+
+    def test_gcp_sts_success(self):
+        provider = self.fc.add_gcp_provider()
+        subject = self.sts_jwt(["https:" + provider["audience"]])
+        r = self.gcp_sts(gcp_params(subject))
+        self.assertEqual(r.status, 200, r.text())
+        self.assertEqual(r.headers["content-type"], "application/json; charset=utf-8")
+        d = r.json()
+        self.assertEqual(list(d), ["access_token", "issued_token_type", "token_type", "expires_in"])
+        self.assertTrue(r.text().startswith('{\n  "access_token": "ya29.d.'))
+        self.assertEqual((d["issued_token_type"], d["token_type"], d["expires_in"]),
+                         ("urn:ietf:params:oauth:token-type:access_token", "Bearer", 3599))
+        tokens = self.fc.gcp_tokens()
+        self.assertEqual(len(tokens), 1)
+        self.assertEqual((tokens[0]["fingerprint"], tokens[0]["principal"]),
+                         (harness.fingerprint(d["access_token"]),
+                          provider["principal_prefix"] + "arn:aws:iam::111122223333:role/example-workload-role"))
+        entry = self.fc.log("gcp_sts")[-1]
+        self.assertEqual(entry["body_params"]["subject_token"], harness.fingerprint(subject))
+        # The provider's name without https:, and the id_token type, are accepted too.
+        self.assertEqual(self.gcp_sts(gcp_params(self.sts_jwt([provider["audience"]]),
+                                                 token_type="urn:ietf:params:oauth:token-type:id_token")).status, 200)
+        # Custom allowed audiences replace the default ones; gcp_token_lifetime.
+        self.fc.add_gcp_provider(allowed_audiences=["api://AzureADTokenExchange"])
+        self.fc.config(gcp_token_lifetime=1800)
+        r = self.gcp_sts(gcp_params(self.sts_jwt()))
+        self.assertEqual((r.status, r.json().get("expires_in")), (200, 1800), r.text())
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(subject)), "invalid_grant", "does not match the expected "
+                                  "audience", detail="audience")
+
+    def test_gcp_sts_captured_request(self):
+        provider = self.fc.add_gcp_provider()
+        method, target, headers, body = parse_raw_request(read(os.path.join(CAPTURED, "gcp-sts.http")))
+        jwt = self.sts_jwt(["https:" + provider["audience"]])
+        body = re.sub(rb"subject_token=[^&]+", b"subject_token=" + jwt.encode(), body)
+        headers = [(n, x) for n, x in headers if n.lower() not in ("content-length", "host", "connection")]
+        u = urllib.parse.urlsplit(self.fc.urls["gcp_sts"])
+        r = request(f"https://{u.netloc}", method, target, headers, body, self.ctx)
+        self.assertEqual(r.status, 200, r.text())
+        method, target, headers, body = parse_raw_request(read(os.path.join(CAPTURED,
+                                                                            "gcp-generateaccesstoken.http")))
+        headers = [(n, "Bearer " + r.json()["access_token"] if n.lower() == "authorization" else x)
+                   for n, x in headers if n.lower() not in ("content-length", "host", "connection")]
+        self.fc.add_gcp_service_account()
+        t0 = time.time()
+        r = request(self.fc.urls["gcp_iam"], method, target, headers, body, self.ctx)
+        self.assertEqual(r.status, 200, r.text())
+        d = r.json()
+        self.assertEqual(list(d), ["accessToken", "expireTime"])
+        self.assertTrue(d["accessToken"].startswith("ya29.c."))
+        self.assertRegex(d["expireTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        exp = time.mktime(time.strptime(d["expireTime"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        self.assertAlmostEqual(exp - t0, 3600, delta=3)
+
+    def test_gcp_sts_refusals(self):
+        provider = self.fc.add_gcp_provider()
+        aud = "https:" + provider["audience"]
+        good = self.sts_jwt([aud])
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(self.sts_jwt())), "invalid_grant",
+                                  "The audience in ID Token [api://AzureADTokenExchange] does not match the expected "
+                                  "audience.", detail="audience")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(self.sts_jwt([aud], alg="ES384"))), "invalid_grant",
+                                  "ES384 is not supported", detail="alg")
+        h, p, s = good.split(".")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(h + "." + p + "." + ("A" if s[0] != "A" else "B") + s[1:])),
+                                  "invalid_grant", "signature", detail="signature")
+        other = harness.FakeCloud.gcp_audience(pool="other-pool")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good, audience=other)), "invalid_target",
+                                  'The target service indicated by the "audience" parameters is invalid.')
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good, audience="projects/1/pools/x")), "invalid_request",
+                                  'Invalid value for "audience".')
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good, grant_type="client_credentials")),
+                                  "unsupported_grant_type")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good, token_type="urn:ietf:params:oauth:token-type:saml2")),
+                                  "invalid_request", "subject_token_type")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good, requested="urn:x")), "invalid_request",
+                                  "requested_token_type")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params("a.b.c")), "invalid_grant", detail="malformed")
+        # Times and lengths STS never produces: minted with the issuer's key.
+        now = int(time.time())
+        for claims, detail in (({"iat": now + 600, "exp": now + 900}, "iat"),
+                               ({"iat": now - 600, "exp": now - 1}, "exp"),
+                               ({"iat": now - 60, "exp": now - 60 + 48 * 3600 + 1}, "lifetime"),
+                               ({"sub": "arn:aws:iam::111122223333:role/" + "x" * 100}, "subject")):
+            token = self.fc.mint_jwt(claims=dict(claims, aud=aud))
+            self.assert_gcp_sts_error(self.gcp_sts(gcp_params(token)), "invalid_grant", detail=detail)
+        self.assertEqual(self.gcp_sts(gcp_params(self.fc.mint_jwt(claims={"aud": aud, "exp": now + 47 * 3600})))
+                         .status, 200)
+        # Issuer and provider state.
+        self.fc.add_gcp_provider(issuer="https://oidc.example.com")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good)), "invalid_grant",
+                                  f"The issuer in ID Token {self.fc.issuer} does not match", detail="issuer")
+        self.fc.add_gcp_provider(disabled=True)
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good)), "invalid_target")
+        self.fc.add_gcp_provider()
+        self.fc.config(issuer_cache_seconds=0)
+        self.fc.fault("issuer", "status", status=500, action="openid-configuration")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params(good)), "invalid_grant", detail="oidc_fetch")
+        self.assertEqual(self.gcp_sts(gcp_params(good)).status, 200)
+        self.assertEqual(self.fc.stats()["gcp_sts"]["token"]["ok"], 2)
+
+    # -- IAM Credentials ----------------------------------------------------------
+
+    def test_gcp_generate_access_token(self):
+        self.fc.add_gcp_provider()
+        self.fc.add_gcp_service_account()
+        fed = self.gcp_token()
+        t0 = time.time()
+        r = self.generate(fed, body=b'{"scope":["https://www.googleapis.com/auth/cloud-platform"],'
+                                    b'"lifetime":"1200s"}')
+        self.assertEqual(r.status, 200, r.text())
+        self.assertTrue(r.text().startswith('{\n  "accessToken": "ya29.c.'))
+        exp = time.mktime(time.strptime(r.json()["expireTime"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        self.assertAlmostEqual(exp - t0, 1200, delta=3)
+        sa_token = r.json()["accessToken"]
+        entry = self.fc.log("gcp_iam")[-1]
+        self.assertEqual(entry["headers"]["authorization"], harness.fingerprint("Bearer " + fed))
+        self.assertEqual(entry["issued"]["token_fingerprint"], harness.fingerprint(sa_token))
+        # Refusals, in Google's envelope.
+        self.assert_rpc_error(self.generate(fed, sa="other-sa@example-project.iam.gserviceaccount.com"), 404,
+                              "NOT_FOUND", "Gaia id not found for email other-sa@")
+        r = self.generate("ya29.d.not-issued-by-the-fake")
+        self.assert_rpc_error(r, 401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        self.assertTrue(r.headers["www-authenticate"].startswith("Bearer realm="))
+        self.assert_rpc_error(self.generate(None), 401, "UNAUTHENTICATED")
+        self.assert_rpc_error(self.generate(sa_token), 401, "UNAUTHENTICATED")    # only federated tokens
+        self.assert_rpc_error(self.generate(fed, body=b'{"scope":["x"],"lifetime":"4000s"}'), 400,
+                              "INVALID_ARGUMENT")
+        self.assert_rpc_error(self.generate(fed, body=b'{"scope":["x"],"lifetime":"300s"}'), 400,
+                              "INVALID_ARGUMENT")
+        self.assert_rpc_error(self.generate(fed, body=b'{"lifetime":"3600s"}'), 400, "INVALID_ARGUMENT")
+        self.assert_rpc_error(self.generate(fed, body=b'{"scope":["x"],"lifetym":"3600s"}'), 400, "INVALID_ARGUMENT",
+                              'Unknown name "lifetym"')
+        self.fc.config(gcp_max_lifetime=43200)
+        self.assertEqual(self.generate(fed, body=b'{"scope":["x"],"lifetime":"43200s"}').status, 200)
+        # Membership: a principal of another subject is refused; the pool's principalSet admits all.
+        other = harness.FakeCloud.gcp_principal("arn:aws:iam::111122223333:role/other")
+        self.fc.add_gcp_service_account(members=[other])
+        err = self.assert_rpc_error(self.generate(fed), 403, "PERMISSION_DENIED",
+                                    "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may "
+                                    "not exist).")
+        self.assertEqual(err["details"][0]["reason"], "IAM_PERMISSION_DENIED")
+        self.fc.add_gcp_service_account(members=[harness.FakeCloud.gcp_principal_set()])
+        self.assertEqual(self.generate(fed).status, 200)
+        self.fc.add_gcp_service_account(members=[harness.FakeCloud.gcp_principal_set(pool="other-pool")])
+        self.assert_rpc_error(self.generate(fed), 403, "PERMISSION_DENIED")
+        # The federated token expires with the fake's clock.
+        self.fc.add_gcp_service_account()
+        self.fc.config(clock_skew=3600)
+        self.assert_rpc_error(self.generate(fed), 401, "UNAUTHENTICATED")
+        self.assertEqual(self.fc.log("gcp_iam")[-1]["detail"], "expired")
+
+    def test_gcp_faults(self):
+        self.fc.add_gcp_provider()
+        self.fc.add_gcp_service_account()
+        fed = self.gcp_token()
+        self.fc.fault("gcp_sts", "throttle", retry_after=2)
+        r = self.gcp_sts(gcp_params(self.sts_jwt(["https:" + harness.FakeCloud.gcp_audience()])))
+        self.assertEqual((r.status, r.headers["retry-after"]), (429, "2"))
+        self.fc.fault("gcp_sts", "error", code="invalid_grant", message="modelled")
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params("x.y.z")), "invalid_grant", "modelled")
+        self.fc.fault("gcp_sts", "status", status=503)
+        self.assert_gcp_sts_error(self.gcp_sts(gcp_params("x.y.z")), "temporarily_unavailable", status=503)
+        self.fc.fault("gcp_iam", "status", status=503)
+        self.assert_rpc_error(self.generate(fed), 503, "UNAVAILABLE")
+        self.fc.fault("gcp_iam", "error", code="PERMISSION_DENIED")
+        self.assert_rpc_error(self.generate(fed), 403, "PERMISSION_DENIED")
+        self.fc.fault("gcp_iam", "throttle")
+        r = self.generate(fed)
+        self.assert_rpc_error(r, 429, "RESOURCE_EXHAUSTED")
+        self.assertEqual(r.headers["retry-after"], "1")
+        self.fc.fault("gcp_iam", "slow", delay=0.3)
+        r = self.generate(fed)
+        self.assertGreaterEqual(r.elapsed, 0.3)
+        self.assertEqual(r.status, 200)
+        self.fc.fault("gcp_sts", "tls_untrusted")
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.gcp_sts(gcp_params("x.y.z"))
+        self.assertEqual(self.generate(fed).status, 200)           # IAM's port is not affected
+        self.assertEqual(self.fc.faults(), [])
+        self.assertEqual(self.fc.count("gcp_sts", "tls", "tls_untrusted"), 1)
+
+    # -- control API -------------------------------------------------------------
+
+    def test_cloud_control_api(self):
+        bad_specs = [{"tenant": TENANT, "client_id": CLIENT},                                  # no subject
+                     {"tenant": TENANT, "client_id": CLIENT, "subject": "s", "issuer": "https://x /"},
+                     {"tenant": TENANT, "client_id": CLIENT, "subject": "s", "colour": "red"},
+                     {"tenant": "", "client_id": CLIENT, "subject": "s"}]
+        for spec in bad_specs:
+            with self.assertRaises(harness.FakeCloudError, msg=spec):
+                self.fc.control("POST", "/entra/fic", spec)
+        self.fc.add_fic(TENANT, CLIENT)
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.add_fic(TENANT, CLIENT, audience="api://other")       # issuer + subject unique
+        for i in range(19):
+            self.fc.add_fic(TENANT, CLIENT, subject=f"sub-{i}")
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.add_fic(TENANT, CLIENT, subject="one-too-many")       # 20 per application
+        self.assertEqual(len(self.fc.fics()), 20)
+        self.assertEqual(self.fc.clear_fics(tenant=TENANT.upper())["cleared"], 20)
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.add_gcp_provider(audience="//iam.googleapis.com/projects/abc/pools/x")
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.add_gcp_service_account(members=["serviceAccount:x@y"])
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.config(entra_numbers_as_strings="yes")
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.config(entra_refresh_in=0)
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.fault("entra", "no_role")
+        with self.assertRaises(harness.FakeCloudError):
+            self.fc.fault("gcp_iam", "error")                            # needs a code
+        self.assertEqual(self.fc.config(entra_refresh_in=None)["entra_refresh_in"], None)
+        self.fc.add_fic(TENANT, CLIENT)
+        self.fc.add_gcp_provider()
+        self.fc.add_gcp_service_account()
+        self.gcp_token()
+        self.fc.reset()
+        self._creds = None                                               # forgotten by the reset too
+        self.assertEqual((self.fc.fics(), self.fc.control("GET", "/gcp/provider"),
+                          self.fc.control("GET", "/gcp/service_account"), self.fc.gcp_tokens()), ([], [], [], []))
+        self.assert_entra_error(self.entra(entra_params(self.sts_jwt())), 400, "invalid_request", 90002)
+
+    def test_cloud_hostile_inputs(self):
+        """Odd bytes and odd JWTs get a modelled 4xx, never a crash of the fake."""
+        self.fc.add_fic(TENANT, CLIENT)
+        self.fc.add_gcp_provider()
+        self.fc.add_gcp_service_account()
+
+        def b64(obj):
+            raw = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        jwts = ["", ".", "..", "a.b", "a.b.c.d", "\x00.\xff.x", b64([1]) + "." + b64({}) + ".x",
+                b64({"alg": "RS256"}) + "." + b64("[" * 5000) + ".x",
+                b64({"alg": "RS256", "kid": ["x"]}) + "." + b64({"iss": 5, "sub": {}, "aud": [None]}) + ".x",
+                b64({"alg": "RS256", "kid": "fake-rsa-1"}) + "." + b64({"iss": self.fc.issuer, "sub": "s",
+                                                                       "aud": "api://AzureADTokenExchange",
+                                                                       "exp": "never"}) + ".x",
+                b64({"alg": "none"}) + "." + b64({"iss": self.fc.issuer}) + ".",
+                self.fc.mint_jwt(alg="HS256"), self.fc.mint_jwt(claims={"exp": None}),
+                self.fc.mint_jwt(claims={"aud": ["a", 7, "https:" + harness.FakeCloud.gcp_audience()],
+                                         "iat": 1e308}),
+                self.fc.mint_jwt(header={"kid": "no-such-key"}), "x" * 40000,
+                self.fc.mint_jwt(claims={"nbf": 1e308, "exp": 1e308}),
+                b64({"alg": "RS256", "kid": "fake-rsa-1"}) + "." + b64(b'{"iat": Infinity, "exp": NaN}') + ".x"]
+        for token in jwts:
+            self.assertLess(self.entra(entra_params(token)).status, 500, token[:80])
+            self.assertLess(self.gcp_sts(gcp_params(token)).status, 500, token[:80])
+        for body in (b"\xff\xfe", b"[" * 10000, b'{"scope": "x"}', b'{"scope": [1]}', b'{"scope":["x"],"lifetime":7}',
+                     b'{"scope":["x"],"lifetime":"-5s"}', b"null"):
+            self.assertLess(self.generate(self.gcp_token(), body=body).status, 500, body[:40])
+        for path in ("/", "/%00/oauth2/v2.0/token", "/t/oauth2/v2.0/token/extra",
+                     "/" + "a" * 300 + "/oauth2/v2.0/token"):
+            self.assertLess(request(self.fc.urls["entra"], "POST", path, [FORM], b"a=%zz&&=&b", self.ctx).status, 500)
+        for path in ("/v1/projects/-/serviceAccounts/:generateAccessToken", "/v1/projects/-/serviceAccounts/a%2Fb@c"
+                     ":generateAccessToken", "/v1/token"):
+            self.assertLess(request(self.fc.urls["gcp_iam"], "POST", path, [], b"{}", self.ctx).status, 500)
+        self.assertEqual(sum(self.fc.count(s_, verdict="FakeCloudBug") for s_ in ("entra", "gcp_sts", "gcp_iam")), 0)
+
+    def test_cloud_no_secrets_in_logs(self):
+        self.fc.add_fic(TENANT, CLIENT)
+        self.fc.add_gcp_provider()
+        self.fc.add_gcp_service_account()
+        assertion = self.sts_jwt()
+        access = self.entra(entra_params(assertion)).json()["access_token"]
+        subject = self.sts_jwt(["https:" + harness.FakeCloud.gcp_audience()])
+        fed = self.gcp_sts(gcp_params(subject)).json()["access_token"]
+        sa_token = self.generate(fed).json()["accessToken"]
+        self.entra(entra_params(assertion, client_id="unknown"))
+        dump = json.dumps(self.fc.log()) + json.dumps(self.fc.gcp_tokens())
+        stderr = self.fc.log_text()
+        for secret in (assertion, access, subject, fed, sa_token):
+            self.assertNotIn(secret, dump)
+            self.assertNotIn(secret, stderr)
+            self.assertNotIn(secret.split(".")[-1][:40], stderr)
+        self.assertIn(harness.fingerprint(fed), dump)
+
+
+# ---------------------------------------------------------------------------
 # End to end against the running fake
 # ---------------------------------------------------------------------------
 
-class FakeCloudTests(unittest.TestCase):
+class FakeCloudTests(FederationMixin, unittest.TestCase):
     fc = None
 
     @classmethod

@@ -27,12 +27,20 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FAKECLOUD = os.path.join(REPO, "tests", "fake", "fakecloud.py")
 PYTHON = "/usr/bin/python3"
+
+ENTRA_FIC_AUDIENCE = "api://AzureADTokenExchange"
+# The workload identity provider of the captured Google configurations.
+GCP_PROJECT_NUMBER = "123456789012"
+GCP_POOL = "aws-pool"
+GCP_PROVIDER = "aws-outbound"
+GCP_SERVICE_ACCOUNT = "example-sa@example-project.iam.gserviceaccount.com"
 
 # Variables copied from the caller's environment into the daemon's: they steer
 # sanitizers and coverage, never credentials.
@@ -54,8 +62,9 @@ class FakeCloudError(RuntimeError):
 class FakeCloud:
     """Run tests/fake/fakecloud.py in a temporary directory.
 
-    Attributes once started: urls (imds, container, sts, issuer, control),
-    ca_file, region, account, dir, info (the whole fakecloud.json).
+    Attributes once started: urls (imds, container, sts, issuer, control,
+    entra, gcp_sts, gcp_iam), ca_file, region, account, dir, info (the whole
+    fakecloud.json); issuer (the fake STS's OIDC issuer URL).
     """
 
     def __init__(self, region="us-east-2", account="111122223333", keep=False, start_timeout=10.0):
@@ -101,7 +110,8 @@ class FakeCloud:
             log = self.log_text()
             self.stop()
             raise FakeCloudError(f"fakecloud did not start within {self.start_timeout} s:\n{log}")
-        self.urls = {k: self.info[k] for k in ("imds", "container", "sts", "issuer", "control")}
+        self.urls = {k: self.info[k] for k in ("imds", "container", "sts", "issuer", "control", "entra",
+                                                "gcp_sts", "gcp_iam") if k in self.info}
         self.ca_file = self.info["ca_file"]
         return self
 
@@ -148,7 +158,10 @@ class FakeCloud:
 
     def config(self, **settings):
         """creds_lifetime, max_token_lifetime, clock_skew, container_token,
-        imds_role, container_role, account, max_skew, max_payload_bytes."""
+        imds_role, container_role, account, max_skew, max_payload_bytes,
+        entra_token_lifetime, entra_refresh_in, entra_numbers_as_strings,
+        entra_propagation_delay, entra_clock_tolerance, gcp_token_lifetime,
+        gcp_max_lifetime, issuer_cache_seconds."""
         return self.control("POST", "/config", settings)
 
     def fault(self, service, mode, count=1, **params):
@@ -195,6 +208,83 @@ class FakeCloud:
 
     def creds(self):
         return self.control("GET", "/creds")
+
+    def mint_jwt(self, alg="RS256", lifetime=300, claims=None, header=None, tamper=False):
+        """A JWT signed with the fake issuer's keys (as STS signs), any claims
+        (None removes one): for edges STS never produces. Returns the token."""
+        opts = {"alg": alg, "lifetime": lifetime, "claims": claims or {}, "header": header or {}, "tamper": tamper}
+        return self.control("POST", "/mint/jwt", opts)["token"]
+
+    # -- Entra ID and Google --------------------------------------------------
+
+    @property
+    def issuer(self):
+        """The OIDC issuer URL of the JWTs the fake STS signs (their iss)."""
+        return self.urls["issuer"]
+
+    def role_arn(self, role=None):
+        """The sub of JWTs obtained with IMDS credentials (or with `role`)."""
+        role = role or self.control("GET", "/config")["imds_role"]
+        return f"arn:aws:iam::{self.account}:role/{role}"
+
+    def add_fic(self, tenant, client_id, issuer=None, subject=None, audience=ENTRA_FIC_AUDIENCE, name=None):
+        """A federated identity credential on the Entra application client_id
+        of tenant (which become known to the fake Entra ID). issuer defaults
+        to the fake issuer, subject to role_arn(). Returns the FIC (id, created...)."""
+        spec = {"tenant": tenant, "client_id": client_id, "issuer": issuer or self.issuer,
+                "subject": subject or self.role_arn(), "audience": audience}
+        if name:
+            spec["name"] = name
+        return self.control("POST", "/entra/fic", spec)
+
+    def add_entra_app(self, tenant, client_id):
+        """An application known to its tenant but with no FIC."""
+        return self.control("POST", "/entra/app", {"tenant": tenant, "client_id": client_id})
+
+    def fics(self):
+        return self.control("GET", "/entra/fic")
+
+    def clear_fics(self, fic_id=None, tenant=None, client_id=None):
+        """Remove all FICs (and applications), or those matching the filters."""
+        q = "&".join(f"{k}={urllib.parse.quote(str(v), safe='')}"
+                     for k, v in (("id", fic_id), ("tenant", tenant), ("client_id", client_id)) if v is not None)
+        return self.control("DELETE", "/entra/fic" + ("?" + q if q else ""))
+
+    @staticmethod
+    def gcp_audience(project_number=GCP_PROJECT_NUMBER, pool=GCP_POOL, provider=GCP_PROVIDER):
+        return (f"//iam.googleapis.com/projects/{project_number}/locations/global/workloadIdentityPools/{pool}"
+                f"/providers/{provider}")
+
+    @staticmethod
+    def gcp_principal(subject, project_number=GCP_PROJECT_NUMBER, pool=GCP_POOL):
+        return (f"principal://iam.googleapis.com/projects/{project_number}/locations/global/workloadIdentityPools/"
+                f"{pool}/subject/{subject}")
+
+    @staticmethod
+    def gcp_principal_set(project_number=GCP_PROJECT_NUMBER, pool=GCP_POOL):
+        return (f"principalSet://iam.googleapis.com/projects/{project_number}/locations/global/"
+                f"workloadIdentityPools/{pool}/*")
+
+    def add_gcp_provider(self, audience=None, issuer=None, allowed_audiences=None, disabled=False):
+        """A workload identity pool provider (default: the captured
+        //iam.googleapis.com/projects/123456789012/.../aws-pool/providers/aws-outbound)
+        trusting `issuer` (default the fake issuer). Without allowed_audiences
+        the token's aud must be the provider's own name (https: prefix or
+        not), as on Google. Returns the provider (audience, principal_prefix...)."""
+        spec = {"audience": audience or self.gcp_audience(), "issuer": issuer or self.issuer,
+                "allowed_audiences": list(allowed_audiences or []), "disabled": disabled}
+        return self.control("POST", "/gcp/provider", spec)
+
+    def add_gcp_service_account(self, email=GCP_SERVICE_ACCOUNT, members=None):
+        """A service account the federated principals in `members` may
+        impersonate (default: the principal of role_arn() in the default pool)."""
+        if members is None:
+            members = [self.gcp_principal(self.role_arn())]
+        return self.control("POST", "/gcp/service_account", {"email": email, "members": list(members)})
+
+    def gcp_tokens(self):
+        """Access tokens the fake Google issued (fingerprints only)."""
+        return self.control("GET", "/gcp/tokens")
 
     # -- conveniences ------------------------------------------------------
 

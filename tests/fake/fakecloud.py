@@ -387,6 +387,9 @@ class State:
 
     def reset(self):
         with self.lock:
+            # Requests that began before this reset (a slow fault still sleeping) must not
+            # land in the new log and stats: they are recorded under their own generation.
+            self.generation = getattr(self, "generation", 0) + 1
             self.config = dict(DEFAULT_CONFIG)
             self.config["account"] = self.default_account
             self.creds = {}
@@ -638,6 +641,8 @@ class State:
 
     def record(self, entry):
         with self.lock:
+            if entry.pop("_generation", self.generation) != self.generation:
+                return
             self.seq += 1
             entry["seq"] = self.seq
             self.log.append(entry)
@@ -2290,6 +2295,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def serve(self):
         app = self.server.app
+        generation = app.state.generation
         try:
             body = self.read_body()
         except ValueError as e:
@@ -2314,7 +2320,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "headers": req.logged_headers(service.secret_headers()), "body_params": req.logged_params(),
                  "body_length": len(req.body), "verdict": reply.verdict, "status": reply.status,
                  "fault": fault.mode if fault else None, "issued": req.issued, "detail": req.detail,
-                 "time": app.state.now()}
+                 "time": app.state.now(), "_generation": generation}
         # Record before answering: a client that has its answer may read
         # /log or /stats at once and must find this request there.
         app.state.record(entry)

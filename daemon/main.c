@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
@@ -560,8 +561,12 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return EXIT_CONFIG;
         }
-        /* A core dump would hold every token and key in memory: never write one. */
+        /*
+         * A core dump would hold every token and key in memory: never write
+         * one, and keep other processes of our user from reading our memory.
+         */
         (void)setrlimit(RLIMIT_CORE, &no_core);
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
         d.config_path = config_path;
         d.level_set = level_set;

@@ -261,8 +261,8 @@ static void cell_expires_in(const cJSON *obj, char out[CELL_MAX])
                 snprintf(out, CELL_MAX, "-");
         else if (it->valuedouble <= 0)
                 snprintf(out, CELL_MAX, "expired");
-        else
-                format_span((long long)it->valuedouble, out, CELL_MAX);
+        else  /* clamped to ~31 years: converting a larger double to an integer is undefined */
+                format_span(it->valuedouble < 1e9 ? (long long)it->valuedouble : 1000000000LL, out, CELL_MAX);
 }
 
 static void cell_next_refresh(const cJSON *obj, time_t now, char out[CELL_MAX])

@@ -1295,9 +1295,17 @@ static int check_jwt_refs(const struct ft_config *c, enum section_kind kind, str
                 const char *jwt = kind == SECT_AZURE ? c->azures[i]->jwt : c->gcps[i]->jwt;
                 char label[96];
 
-                if (!ft_config_find_jwt(c, jwt))
+                const struct ft_config_jwt *src = ft_config_find_jwt(c, jwt);
+
+                if (!src)
                         return fail_at(diag, c, line_of(&in, "jwt"),
                                        "%s jwt: there is no section [jwt.%s]; name one of the [jwt.NAME] sections",
+                                       instance_label(&in, label, sizeof(label)), jwt);
+                /* Google libraries read the JWT from a file: the configuration we write points at it. */
+                if (kind == SECT_GCP && c->gcps[i]->external_account_file && !src->file.path)
+                        return fail_at(diag, c, line_of(&in, "external_account_file"),
+                                       "%s external_account_file: Google client libraries would read the JWT from "
+                                       "a file, but [jwt.%s] has none: set file = PATH there",
                                        instance_label(&in, label, sizeof(label)), jwt);
         }
         return 0;

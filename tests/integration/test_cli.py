@@ -37,6 +37,8 @@ def test_check_config_errors():
         ("[daemon]\nsocket = relative/path\n[jwt.x]\naudience = a\n", ":2:", "socket"),
         ("[jwt.x]\nsigning_algorithm = HS256\naudience = a\n", ":2:", "signing_algorithm"),
         ("[nonsense]\n", ":1:", "nonsense"),
+        ("[jwt.g]\naudience = a\n[gcp.x]\njwt = g\naudience = //iam.googleapis.com/projects/1/locations/global/"
+         "workloadIdentityPools/p/providers/x\nexternal_account_file = /tmp/x.json\n", ":6:", "external_account_file"),
     ]
     for text, where, key in cases:
         r = run_fedtokend(["--check-config"], text)

@@ -931,6 +931,8 @@ static void test_example(void)
                 "[jwt.azure]\naudience = api://AzureADTokenExchange\n"
                 "[jwt.gcp]\naudience = https://iam.googleapis.com/projects/123456789012/locations/global/"
                 "workloadIdentityPools/aws-pool/providers/aws-outbound\n"
+                /* [gcp.main] has an external_account_file, which needs the JWT in a file. */
+                "file = /run/fedtokend/gcp.jwt\n"
                 "[azure.arm]\njwt = azure\ntenant_id = 00000000-0000-0000-0000-000000000000\n"
                 "client_id = 11111111-2222-3333-4444-555555555555\nscope = https://management.azure.com/.default\n"
                 "[gcp.main]\njwt = gcp\naudience = //iam.googleapis.com/projects/123456789012/locations/global/"

@@ -121,6 +121,17 @@ def test_reading(fc, d, sock):
                           capture_output=True, timeout=10)
     check(curl.returncode == 0 and curl.stdout == raw, "curl --unix-socket reads the token", curl.stderr)
 
+    cli = os.path.join(os.path.dirname(os.environ["FEDTOKEND"]), "fedtoken")
+    r = subprocess.run([cli, "-s", sock, "jwt", "azure"], capture_output=True, timeout=10)
+    check(r.returncode == 0 and r.stdout == raw, "fedtoken jwt azure prints the same token, no newline", r.stderr)
+    r = subprocess.run([cli, "-s", sock, "jwt", "nope"], capture_output=True, timeout=10)
+    check(r.returncode == 4 and b"nope" in r.stderr, "fedtoken: no such token exits 4 with the daemon's reason",
+          (r.returncode, r.stderr))
+    r = subprocess.run([cli, "status"], capture_output=True, timeout=10, env={"FEDTOKEN_SOCKET": sock})
+    check(r.returncode == 0 and b"jwt.azure" in r.stdout and b"fresh" in r.stdout,
+          "fedtoken status (socket from FEDTOKEN_SOCKET): a table with the token's state", r.stdout)
+    check(raw not in r.stdout, "fedtoken status prints no token")
+
 
 def test_keepalive_pipelining(sock):
     reqs = (b"GET /v1/jwt/azure?format=raw HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -174,6 +185,11 @@ def test_access_control(sock):
     if NOBODY is None:
         print("# skipped: access control needs root to act as another user")
         return
+    cli = os.path.join(os.path.dirname(os.environ["FEDTOKEND"]), "fedtoken")
+    r = subprocess.run([cli, "-s", sock, "jwt", "other"], capture_output=True, timeout=10,
+                       preexec_fn=lambda: (os.setgid(65534), os.setgroups([]), os.setuid(NOBODY)))
+    check(r.returncode == 5 and str(NOBODY).encode() in r.stderr, "fedtoken as a refused user: exit 5 naming the uid",
+          (r.returncode, r.stderr))
     status, _, body = get(sock, "/v1/jwt/other", as_uid=NOBODY)
     check(status == 403 and str(NOBODY).encode() in body, f"uid {NOBODY} refused jwt.other: 403 naming the uid", body)
     status, _, body = get(sock, "/v1/jwt/other")

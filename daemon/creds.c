@@ -71,22 +71,37 @@ const char *creds_source_kind(const struct creds_source *s)
         return ft_cred_provider_name(s->kind);
 }
 
-static bool shared_profile_usable(const struct ft_config *cfg)
+/* The shared credentials file: [aws] shared_credentials_file (AWS_SHARED_CREDENTIALS_FILE), else ~/.aws/credentials. */
+static char *shared_credentials_path(const struct ft_config *cfg, ft_getenv_fn env, void *ud)
+{
+        const char *home = env ? env("HOME", ud) : NULL;
+        char *path = NULL;
+
+        if (cfg->aws.shared_credentials_file)
+                return strdup(cfg->aws.shared_credentials_file);
+        if (!home || home[0] != '/' || asprintf(&path, "%s/.aws/credentials", home) < 0)
+                return NULL;
+        return path;
+}
+
+static bool shared_profile_usable(const struct ft_config *cfg, ft_getenv_fn env, void *ud)
 {
         struct ft_diag diag = { 0 };
         struct ft_aws_creds *c = NULL;
-        char *text = NULL;
+        char *path = shared_credentials_path(cfg, env, ud), *text = NULL;
         size_t len;
         int r;
 
-        if (!cfg->aws.shared_credentials_file)
+        if (!path)
                 return false;
-        if (read_file_capped(cfg->aws.shared_credentials_file, SHARED_FILE_MAX, &text, &len, &diag) < 0)
-                return false;
-        r = ft_aws_creds_from_profile(text, len, cfg->aws.shared_credentials_file, cfg->aws.profile, &c, &diag);
-        ft_wipe(text, len);
-        free(text);
+        r = read_file_capped(path, SHARED_FILE_MAX, &text, &len, &diag);
+        if (r >= 0) {
+                r = ft_aws_creds_from_profile(text, len, path, cfg->aws.profile, &c, &diag);
+                ft_wipe(text, len);
+                free(text);
+        }
         ft_aws_creds_free(c);
+        free(path);
         return r == 0;
 }
 
@@ -100,7 +115,7 @@ static enum ft_cred_provider choose_provider(const struct ft_config *cfg, ft_get
                 return a->credentials;
         if (env && (env("AWS_ACCESS_KEY_ID", ud) || env("AWS_SECRET_ACCESS_KEY", ud)))
                 return FT_CREDS_ENV;
-        if (shared_profile_usable(cfg))
+        if (shared_profile_usable(cfg, env, ud))
                 return FT_CREDS_PROFILE;
         if (a->web_identity_token_file && a->role_arn)
                 return FT_CREDS_WEB_IDENTITY;
@@ -213,7 +228,7 @@ static void fetch_env(struct creds_source *s)
 
 static void fetch_profile(struct creds_source *s)
 {
-        const char *path = s->cfg->aws.shared_credentials_file;
+        char *path = shared_credentials_path(s->cfg, s->env, s->env_ud);
         struct ft_diag diag = { 0 };
         struct ft_aws_creds *c = NULL;
         char *text = NULL;
@@ -234,6 +249,7 @@ static void fetch_profile(struct creds_source *s)
                         free(text);
                 }
         }
+        free(path);
         if (r < 0) {
                 diag.retry = FT_RETRY_SLOW;
                 refresh_failed(s, &diag);

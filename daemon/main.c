@@ -93,6 +93,33 @@ static int parse_log_level(const char *s, enum ft_log_level *ret)
         return -EINVAL;
 }
 
+/*
+ * No region in the file or the environment: take the profile's region from
+ * the shared config file ([aws] config_file, AWS_CONFIG_FILE, else
+ * ~/.aws/config), as the AWS SDKs do.
+ */
+static void region_from_aws_config(struct ft_config *cfg)
+{
+        const char *home = secure_getenv("HOME");
+        struct ft_diag diag = { 0 };
+        char *path = NULL, *text = NULL, *region = NULL;
+        size_t len = 0;
+
+        if (cfg->aws.region)
+                return;
+        if (cfg->aws.config_file)
+                path = strdup(cfg->aws.config_file);
+        else if (home && home[0] == '/' && asprintf(&path, "%s/.aws/config", home) < 0)
+                path = NULL;
+        if (!path)
+                return;
+        if (read_file_capped(path, CONFIG_MAX_SIZE, &text, &len, &diag) == 0 &&
+            ft_aws_config_region(text, len, cfg->aws.profile, &region) == 0)
+                cfg->aws.region = region;
+        free(text);
+        free(path);
+}
+
 static int load_config(const char *path, struct ft_config **ret)
 {
         struct ft_diag diag = { 0 };
@@ -107,9 +134,20 @@ static int load_config(const char *path, struct ft_config **ret)
         }
         r = ft_config_parse(text, len, path, env_lookup, NULL, ret, &diag);
         free(text);
-        if (r < 0)
+        if (r < 0) {
                 fprintf(stderr, "fedtokend: %s\n", diag.msg);
-        return r;
+                return r;
+        }
+        region_from_aws_config(*ret);
+        if (!(*ret)->aws.region) {
+                fprintf(stderr, "fedtokend: %s: no AWS region: set [aws] region, AWS_REGION, or a region for the "
+                                "profile in the AWS config file (GetWebIdentityToken is served only by regional "
+                                "STS endpoints)\n", path);
+                ft_config_free(*ret);
+                *ret = NULL;
+                return -EINVAL;
+        }
+        return 0;
 }
 
 static void stop(struct daemon *d)
@@ -120,6 +158,8 @@ static void stop(struct daemon *d)
         sdnotify_stopping(d->notify);
         server_free(d->server);
         d->server = NULL;
+        /* Nobody renews the tokens once we are gone: no SDK may read them from a file. */
+        tokens_remove_files(d->tokens, NULL);
         tokens_free(d->tokens);
         d->tokens = NULL;
         fetcher_free(d->fetcher);
@@ -347,7 +387,8 @@ static int start(struct daemon *d)
                 log_error("cannot set up HTTP transfers: %s", strerror(-r));
                 return EXIT_RUNTIME;
         }
-        r = tokens_new(&d->loop, d->fetcher, d->cfg, env_lookup, NULL, on_token_update, d, &d->tokens, &diag);
+        r = tokens_new(&d->loop, d->fetcher, d->cfg, env_lookup, NULL, !d->once, on_token_update, d, &d->tokens,
+                       &diag);
         if (r < 0) {
                 /* A diagnosis means the configuration is at fault; a bare errno, the machine. */
                 log_error("%s", diag.msg[0] ? diag.msg : strerror(-r));
@@ -425,7 +466,7 @@ static void reload(struct daemon *d)
                 }
                 old_fetcher = d->fetcher;
         }
-        r = tokens_new(&d->loop, fetcher, cfg, env_lookup, NULL, on_token_update, d, &t, &diag);
+        r = tokens_new(&d->loop, fetcher, cfg, env_lookup, NULL, true, on_token_update, d, &t, &diag);
         if (r < 0) {
                 log_error("reload failed, keeping the running configuration: %s", diag.msg[0] ? diag.msg : strerror(-r));
                 goto fail;
@@ -436,6 +477,7 @@ static void reload(struct daemon *d)
                 goto fail;
         }
         kept = tokens_adopt(t, d->tokens);
+        tokens_remove_files(d->tokens, t);
         tokens_free(d->tokens);
         fetcher_free(old_fetcher);
         ft_config_free(d->cfg);

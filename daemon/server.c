@@ -128,6 +128,9 @@ struct server {
         uint64_t refused_connections;
 };
 
+static void send_error(struct conn *c, const struct ft_http_req *req, int status, const char *error,
+                       const char *detail, int retry_after);
+
 static int resolve_acl(const struct ft_acl *in, struct acl *out, const char *where, struct ft_diag *diag)
 {
         char buf[4096];
@@ -260,10 +263,19 @@ int server_reload(struct server *s, const struct ft_config *cfg, struct tokens *
                         continue;
                 tokens_view(s->tokens, c->wait_id, &v);
                 c->wait_id = tokens_find(t, v.name);
+                if (c->wait_id < 0)
+                        c->wait_id = -2;   /* answered below, once the swap is done */
         }
         s->daemon_acl = daemon_acl;
         s->cfg = cfg;
         s->tokens = t;
+        for (struct conn *c = s->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->wait_id == -2) {
+                        c->wait_id = -1;
+                        send_error(c, &c->wait_req, 404, "not_found", "the token was removed by a reload", 0);
+                }
+        }
         return 0;
 }
 
@@ -840,6 +852,11 @@ static void handle(struct conn *c, const struct ft_http_req *req)
                 } else {
                         send_error(c, req, 404, "not_found", "no such endpoint; see fedtokend(8)", 0);
                 }
+                return;
+        }
+        if (ft_http_query_get(req->query, "format", format, sizeof(format)) == -EINVAL ||
+            ft_http_query_get(req->query, "wait", wait_s, sizeof(wait_s)) == -EINVAL) {
+                send_error(c, req, 400, "bad_request", "malformed query string", 0);
                 return;
         }
         if (ft_http_query_get(req->query, "format", format, sizeof(format)) == 0) {

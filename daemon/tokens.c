@@ -147,7 +147,8 @@ static int write_external_account(const struct ft_config *cfg, const struct ft_c
 }
 
 int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, ft_getenv_fn env, void *env_ud,
-               tokens_update_fn update, void *userdata, struct tokens **ret, struct ft_diag *diag)
+               bool write_files, tokens_update_fn update, void *userdata, struct tokens **ret,
+               struct ft_diag *diag)
 {
         const struct ft_config_daemon *d = &cfg->daemon;
         struct ft_engine_policy policy = {
@@ -193,7 +194,7 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                         r = jwt_fetcher_new(f, cfg, def, &t->nodes[id].jwt, diag);
                 if (r >= 0 && def->file.path)
                         r = ft_engine_set_refresh(t->engine, id, d->refresh_percent, FILE_MAX_PERCENT);
-                if (r >= 0 && def->file.path)
+                if (r >= 0 && def->file.path && write_files)
                         r = tokenfile_new(&def->file, &t->nodes[id].file, diag);
         }
         for (size_t i = 0; r >= 0 && i < cfg->n_azures; i++) {
@@ -203,7 +204,7 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                         t->nodes[id].azure_def = def;
                 if (r >= 0)
                         r = exchange_new_azure(f, cfg, def, started, &t->nodes[id].exchange);
-                if (r >= 0 && def->file.path)
+                if (r >= 0 && def->file.path && write_files)
                         r = tokenfile_new(&def->file, &t->nodes[id].file, diag);
         }
         for (size_t i = 0; r >= 0 && i < cfg->n_gcps; i++) {
@@ -213,9 +214,9 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                         t->nodes[id].gcp_def = def;
                 if (r >= 0)
                         r = exchange_new_gcp(f, cfg, def, &t->nodes[id].exchange);
-                if (r >= 0 && def->file.path)
+                if (r >= 0 && def->file.path && write_files)
                         r = tokenfile_new(&def->file, &t->nodes[id].file, diag);
-                if (r >= 0 && def->external_account_file)
+                if (r >= 0 && def->external_account_file && write_files)
                         r = write_external_account(cfg, def, diag);
         }
         if (r >= 0)
@@ -335,6 +336,16 @@ static bool same_reason(const struct ft_diag *a, const struct ft_diag *b)
         return strcmp(a->msg, b->msg) == 0;
 }
 
+static const char *upstream_of(const struct node *n)
+{
+        switch (n->kind) {
+        case FT_NODE_AWS_CREDS: return creds_source_kind(n->creds);
+        case FT_NODE_JWT: return "sts";
+        case FT_NODE_AZURE: return "entra";
+        default: return "gcp";
+        }
+}
+
 static void notify(struct tokens *t, int id)
 {
         if (t->update)
@@ -384,7 +395,8 @@ static void succeeded(struct node *n, int64_t issued_s, int64_t expires_s, int64
         if (expires_s)
                 ft_time_format_rfc3339(expires_s, exp);
         log_full(recovered ? LOG_NOTICE : LOG_INFO,
-                 &(struct log_ctx){ .token = n->name, .fingerprint = n->fingerprint[0] ? n->fingerprint : NULL },
+                 &(struct log_ctx){ .token = n->name, .upstream = upstream_of(n),
+                                    .fingerprint = n->fingerprint[0] ? n->fingerprint : NULL },
                  "%s%s%s%s, valid until %s", recovered ? "recovered: " : "", n->fingerprint[0] ? "token " : "",
                  n->fingerprint, detail, exp);
         n->failing_logged = false;
@@ -407,7 +419,8 @@ static void failed(struct node *n, const struct ft_diag *diag)
                 bool serving = st.state == FT_NODE_STALE;
                 double next = st.next_fetch_wall_ms ? (st.next_fetch_wall_ms - now.wall_ms) / 1000.0 : 0;
                 log_full(serving || n->kind == FT_NODE_AWS_CREDS ? LOG_WARNING : LOG_ERR,
-                         &(struct log_ctx){ .token = n->name, .code = diag->code[0] ? diag->code : NULL },
+                         &(struct log_ctx){ .token = n->name, .upstream = upstream_of(n),
+                                            .code = diag->code[0] ? diag->code : NULL },
                          "%s; %s; next attempt in %.0f s", diag->msg,
                          n->kind == FT_NODE_AWS_CREDS ? (serving ? "the current credentials stay in use"
                                                                  : "no credentials to sign with")
@@ -671,6 +684,23 @@ size_t tokens_adopt(struct tokens *t, struct tokens *old)
         }
         memcpy(t->latency, old->latency, sizeof(t->latency));
         return n_kept;
+}
+
+static bool writes_path(const struct tokens *t, const char *path)
+{
+        for (size_t i = 0; t && i < t->n_nodes; i++)
+                if (t->nodes[i].file && strcmp(tokenfile_path(t->nodes[i].file), path) == 0)
+                        return true;
+        return false;
+}
+
+void tokens_remove_files(struct tokens *t, const struct tokens *keep)
+{
+        for (size_t i = 0; t && i < t->n_nodes; i++) {
+                struct node *n = &t->nodes[i];
+                if (n->file && !writes_path(keep, tokenfile_path(n->file)))
+                        remove_file(n);
+        }
 }
 
 int tokens_start(struct tokens *t)

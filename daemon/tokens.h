@@ -37,8 +37,17 @@ struct token_view {
 /* Called after every outcome of `id` (and when a token is dropped at expiry). */
 typedef void (*tokens_update_fn)(void *userdata, struct tokens *t, int id);
 
+/* `write_files` false (--once): token files and external_account configurations are left alone. */
 int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, ft_getenv_fn env, void *env_ud,
-               tokens_update_fn update, void *userdata, struct tokens **ret, struct ft_diag *diag);
+               bool write_files, tokens_update_fn update, void *userdata, struct tokens **ret,
+               struct ft_diag *diag);
+
+/*
+ * Remove the token files of `t` that `keep` (may be NULL) does not write
+ * too: at shutdown, so no SDK reads a token nobody renews, and after a
+ * reload for the sections that went away.
+ */
+void tokens_remove_files(struct tokens *t, const struct tokens *keep);
 /*
  * Reload: every node of `t` whose definition is the same in `old` (and whose
  * parent was kept too) takes over the old token and its schedule, so an

@@ -1311,6 +1311,21 @@ static int check_jwt_refs(const struct ft_config *c, enum section_kind kind, str
         return 0;
 }
 
+/* /v1/token/NAME serves [azure.NAME] and [gcp.NAME] alike: one name may not be both. */
+static int check_target_names(const struct ft_config *c, struct ft_diag *diag)
+{
+        for (size_t i = 0; i < c->n_gcps; i++)
+                for (size_t k = 0; k < c->n_azures; k++)
+                        if (strcmp(c->gcps[i]->name, c->azures[k]->name) == 0) {
+                                struct instance in = instance_at(c, SECT_GCP, i);
+                                return fail_at(diag, c, in.origin->line,
+                                               "[gcp.%s]: [azure.%s] has the same name, and /v1/token/%s could only "
+                                               "serve one of them; rename one",
+                                               c->gcps[i]->name, c->azures[k]->name, c->gcps[i]->name);
+                        }
+        return 0;
+}
+
 static int check_timing(const struct ft_config *c, struct ft_diag *diag)
 {
         const struct ft_config_daemon *d = &c->daemon;
@@ -1464,6 +1479,9 @@ static int cross_check(const struct ft_config *c, struct ft_diag *diag)
         if (r < 0)
                 return r;
         r = check_jwt_refs(c, SECT_GCP, diag);
+        if (r < 0)
+                return r;
+        r = check_target_names(c, diag);
         if (r < 0)
                 return r;
         r = check_timing(c, diag);

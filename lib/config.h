@@ -21,7 +21,7 @@
 enum ft_log_level { FT_LOG_ERR = 3, FT_LOG_WARNING = 4, FT_LOG_NOTICE = 5, FT_LOG_INFO = 6, FT_LOG_DEBUG = 7 };
 
 enum ft_cred_provider {
-        FT_CREDS_AUTO = 0,    /* env → web-identity → container → imds; profile when named */
+        FT_CREDS_AUTO = 0,    /* env → profile (if it has keys) → web-identity → container → imds */
         FT_CREDS_ENV,
         FT_CREDS_PROFILE,
         FT_CREDS_WEB_IDENTITY,

@@ -44,7 +44,7 @@ def example_config(fc, work):
     text = "\n".join(out) + "\n"
     sets = {
         "[daemon]": f"socket = {work}/fedtokend.sock\nca_file = {fc.ca_file}\n",
-        "[aws]": f"region = us-east-2\nimds_endpoint = {fc.urls['imds']}\nsts_endpoint = {fc.urls['sts']}\n",
+        "[aws]": f"imds_endpoint = {fc.urls['imds']}\nsts_endpoint = {fc.urls['sts']}\n",
         "[azure.arm]": f"authority = {fc.urls['entra']}\n",
         "[gcp.main]": f"sts_endpoint = {fc.urls['gcp_sts']}\niam_endpoint = {fc.urls['gcp_iam']}\n",
     }

@@ -12,6 +12,8 @@ packages=(
         python3 python3-cryptography openssl curl valgrind
         # systemd tools for the unit tests (systemd-analyze, systemd-socket-activate)
         systemd
+        # man page lint (groff comes with man-db; mandoc -Tlint is stricter)
+        groff-base mandoc
 )
 
 missing=()

@@ -39,6 +39,10 @@ def test_check_config_errors():
         ("[nonsense]\n", ":1:", "nonsense"),
         ("[jwt.g]\naudience = a\n[gcp.x]\njwt = g\naudience = //iam.googleapis.com/projects/1/locations/global/"
          "workloadIdentityPools/p/providers/x\nexternal_account_file = /tmp/x.json\n", ":6:", "external_account_file"),
+        ("[jwt.g]\naudience = a\n[azure.x]\njwt = g\ntenant_id = 00000000-0000-0000-0000-000000000000\n"
+         "client_id = 00000000-0000-0000-0000-000000000000\nscope = https://storage.azure.com/.default\n"
+         "[gcp.x]\njwt = g\naudience = //iam.googleapis.com/projects/1/locations/global/"
+         "workloadIdentityPools/p/providers/x\n", ":8:", "same name"),
     ]
     for text, where, key in cases:
         r = run_fedtokend(["--check-config"], text)

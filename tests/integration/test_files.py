@@ -88,6 +88,8 @@ def test_sdk_contract(fc, d):
               "external_account configuration points Google libraries at the JWT file", ext)
         leftovers = [n for n in os.listdir(d) if n.startswith(".")]
         check(not leftovers, "no temporary files left behind", leftovers)
+    check(not os.path.exists(os.path.join(d, "azure.jwt")) and not os.path.exists(os.path.join(d, "storage.token")),
+          "at exit the token files are removed: nobody renews them any more")
 
 
 def test_rewrite_never_torn(fc, d):

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "ini.h"
+#include "text.h"
 #include "timeutil.h"
 
 struct ft_aws_creds *ft_aws_creds_new(void)
@@ -74,42 +74,6 @@ void ft_aws_creds_free(struct ft_aws_creds *c)
 #define IMDS_TTL_MAX 21600
 #define URL_MAX 2048
 
-static int fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-/* Fill the diagnosis (when there is one) and return err, so callers can `return fail(...)`. */
-static int fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (diag) {
-                va_start(ap, fmt);
-                vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
-                va_end(ap);
-                diag->retry = retry;
-        }
-        return err;
-}
-
-/*
- * Untrusted text (upstream codes and messages, values from files) is quoted
- * in diagnoses. Keep printable ASCII, show anything else as '?' and cut long
- * text, so a diagnosis stays one readable line.
- */
-static const char *printable(const char *s, size_t len, char *buf, size_t size)
-{
-        size_t o = 0;
-
-        for (size_t i = 0; i < len && o + 1 < size; i++) {
-                unsigned char c = (unsigned char)s[i];
-                buf[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-        }
-        buf[o] = '\0';
-        if (o < len && o >= 3)
-                memcpy(buf + o - 3, "...", 3);
-        return buf;
-}
-
 /* Key ids, secrets and tokens travel in HTTP headers: printable ASCII, no spaces. */
 static bool is_credential_text(const char *s)
 {
@@ -135,9 +99,9 @@ static int check_credential_text(const char *value, const char *where, const cha
 {
         if (is_credential_text(value))
                 return 0;
-        return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                    "%s%s is empty or holds white space or control characters (a stray line break?)", where,
-                    name);
+        return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                            "%s%s is empty or holds white space or control characters (a stray line break?)", where,
+                            name);
 }
 
 static int creds_new(const char *access_key_id, const char *secret_access_key, const char *session_token,
@@ -183,11 +147,11 @@ int ft_aws_creds_from_env(ft_getenv_fn env, void *ud, struct ft_aws_creds **ret,
         if (!access_key_id && !secret_access_key)
                 return -ENOENT;
         if (!access_key_id || !secret_access_key)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "%s is set but %s is not: set both for static keys, or neither to use another "
-                            "credential provider",
-                            access_key_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                            access_key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "%s is set but %s is not: set both for static keys, or neither to use another "
+                                    "credential provider",
+                                    access_key_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                                    access_key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         session_token = env_value(env, ud, "AWS_SESSION_TOKEN");
         expiration = env_value(env, ud, "AWS_CREDENTIAL_EXPIRATION");
 
@@ -200,10 +164,10 @@ int ft_aws_creds_from_env(ft_getenv_fn env, void *ud, struct ft_aws_creds **ret,
                 return r;
         /* An expiration at or before 1970 is a mistake, and 0 would mean "never expires". */
         if (expiration && (ft_time_parse_iso8601(expiration, strlen(expiration), &expires) < 0 || expires <= 0))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "AWS_CREDENTIAL_EXPIRATION \"%s\" is not an ISO 8601 time such as "
-                            "2025-12-01T18:00:00Z",
-                            printable(expiration, strlen(expiration), shown, sizeof(shown)));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "AWS_CREDENTIAL_EXPIRATION \"%s\" is not an ISO 8601 time such as "
+                                    "2025-12-01T18:00:00Z",
+                                    ft_text_ascii(shown, sizeof(shown), expiration, strlen(expiration)));
         return creds_new(access_key_id, secret_access_key, session_token, expires, ret);
 }
 
@@ -244,7 +208,7 @@ static int replace_secret(char **field, const char *value, struct ft_diag *diag)
         char *v = strdup(value);
 
         if (!v)
-                return fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory");
+                return ft_diag_fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory");
         ft_free_secret(*field);
         *field = v;
         return 0;
@@ -282,23 +246,23 @@ static int profile_result(const struct profile_parse *p, const char *filename, s
         char shown[128], where[512];
         int r;
 
-        printable(p->profile, strlen(p->profile), shown, sizeof(shown));
+        ft_text_ascii(shown, sizeof(shown), p->profile, strlen(p->profile));
         if (!p->found)
-                return fail(diag, -ENOENT, FT_RETRY_SLOW, "%s has no profile [%s]%s", filename, shown,
-                            p->found_config_form ? " (it has [profile NAME], the config file's form: the "
-                                                   "credentials file names a profile without \"profile\")"
-                                                 : "");
+                return ft_diag_fail(diag, -ENOENT, FT_RETRY_SLOW, "%s has no profile [%s]%s", filename, shown,
+                                    p->found_config_form ? " (it has [profile NAME], the config file's form: the "
+                                                           "credentials file names a profile without \"profile\")"
+                                                         : "");
         /* The SDKs let role_arn win over static keys; using the keys would be another identity. */
         if (p->unsupported &&
             (strcmp(p->unsupported, "role_arn") == 0 || !p->access_key_id || !p->secret_access_key))
-                return fail(diag, -EOPNOTSUPP, FT_RETRY_SLOW,
-                            "%s: profile [%s] gets its credentials through %s, which fedtokend does not "
-                            "support: put static keys (aws_access_key_id, aws_secret_access_key) in the "
-                            "profile, or use another provider (environment, web identity, container or IMDS)",
-                            filename, shown, p->unsupported);
+                return ft_diag_fail(diag, -EOPNOTSUPP, FT_RETRY_SLOW,
+                                    "%s: profile [%s] gets its credentials through %s, which fedtokend does not "
+                                    "support: put static keys (aws_access_key_id, aws_secret_access_key) in the "
+                                    "profile, or use another provider (environment, web identity, container or IMDS)",
+                                    filename, shown, p->unsupported);
         if (!p->access_key_id || !p->secret_access_key)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW, "%s: profile [%s] has no %s", filename, shown,
-                            p->access_key_id ? "aws_secret_access_key" : "aws_access_key_id");
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW, "%s: profile [%s] has no %s", filename, shown,
+                                    p->access_key_id ? "aws_secret_access_key" : "aws_access_key_id");
         snprintf(where, sizeof(where), "%s: profile [%s]: ", filename, shown);
         r = check_credential_text(p->access_key_id, where, "aws_access_key_id", diag);
         if (r >= 0)
@@ -345,7 +309,7 @@ static int region_key(const char *section, const char *key, const char *value, u
                 return 0;
         v = strdup(value);
         if (!v)
-                return fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory");
+                return ft_diag_fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory");
         free(p->region);
         p->region = v;
         return 0;
@@ -452,15 +416,16 @@ static int explain_refusal(const cJSON *root, struct ft_diag *diag)
         const char *code = json_string(root, "Code"), *message = json_string(root, "Message");
         char shown_code[96], shown_message[512];
 
-        printable(message ? message : "", message ? strlen(message) : 0, shown_message, sizeof(shown_message));
+        ft_text_ascii(shown_message, sizeof(shown_message), message ? message : "", message ? strlen(message) : 0);
         if (!code)
-                return fail(diag, -EACCES, FT_RETRY_SLOW, "the credentials endpoint answered without credentials: %s",
-                            shown_message);
-        printable(code, strlen(code), shown_code, sizeof(shown_code));
+                return ft_diag_fail(diag, -EACCES, FT_RETRY_SLOW,
+                                    "the credentials endpoint answered without credentials: %s", shown_message);
+        ft_text_ascii(shown_code, sizeof(shown_code), code, strlen(code));
         if (diag)
                 snprintf(diag->code, sizeof(diag->code), "%s", shown_code);
-        return fail(diag, -EACCES, FT_RETRY_SLOW, "the credentials endpoint answered Code \"%s\"%s%s", shown_code,
-                    message ? ": " : "", shown_message);
+        return ft_diag_fail(diag, -EACCES, FT_RETRY_SLOW,
+                            "the credentials endpoint answered Code \"%s\"%s%s", shown_code, message ? ": " : "",
+                            shown_message);
 }
 
 static int creds_from_json(const cJSON *root, struct ft_aws_creds **ret, struct ft_diag *diag)
@@ -475,15 +440,15 @@ static int creds_from_json(const cJSON *root, struct ft_aws_creds **ret, struct 
         int r;
 
         if (code && !cJSON_IsString(code))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer's Code is not a string");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer's Code is not a string");
         if (code && strcmp(code->valuestring, "Success") != 0)
                 return explain_refusal(root, diag);
         if (!cJSON_GetObjectItemCaseSensitive(root, "AccessKeyId") && json_string(root, "Message"))
                 return explain_refusal(root, diag);
         for (size_t i = 0; i < FT_ELEMENTSOF(required); i++)
                 if (!json_string(root, required[i]))
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer has no %s string",
-                                    required[i]);
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer has no %s string",
+                                            required[i]);
         r = check_credential_text(json_string(root, "AccessKeyId"), where, "AccessKeyId", diag);
         if (r >= 0)
                 r = check_credential_text(json_string(root, "SecretAccessKey"), where, "SecretAccessKey", diag);
@@ -493,9 +458,9 @@ static int creds_from_json(const cJSON *root, struct ft_aws_creds **ret, struct 
                 return -EBADMSG;
         expiration = json_string(root, "Expiration");
         if (ft_time_parse_iso8601(expiration, strlen(expiration), &expires) < 0 || expires <= 0)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "the credentials answer's Expiration \"%s\" is not an RFC 3339 time",
-                            printable(expiration, strlen(expiration), shown, sizeof(shown)));
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the credentials answer's Expiration \"%s\" is not an RFC 3339 time",
+                                    ft_text_ascii(shown, sizeof(shown), expiration, strlen(expiration)));
         r = creds_new(json_string(root, "AccessKeyId"), json_string(root, "SecretAccessKey"),
                       json_string(root, "Token"), expires, &c);
         if (r >= 0)
@@ -518,12 +483,12 @@ int ft_aws_creds_parse_json(const char *body, size_t len, struct ft_aws_creds **
         if ((!body && len) || !ret)
                 return -EINVAL;
         if (len > CREDS_JSON_MAX)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "the credentials answer is %zu bytes, more than the %d a credentials document "
-                            "can be", len, CREDS_JSON_MAX);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the credentials answer is %zu bytes, more than the %d a credentials document "
+                                    "can be", len, CREDS_JSON_MAX);
         root = json_parse_object(body ? body : "", len);
         if (!root)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer is not a JSON object");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer is not a JSON object");
         r = creds_from_json(root, ret, diag);
         json_free_secret(root);
         return r;
@@ -696,14 +661,14 @@ int ft_imds_parse_role(const char *body, size_t len, char **ret, struct ft_diag 
                 if (start == end)
                         continue;
                 if (!is_role_name(body + start, end - start))
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                                    "the IMDS role listing does not start with an IAM role name (\"%s\")",
-                                    printable(body + start, end - start, shown, sizeof(shown)));
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                            "the IMDS role listing does not start with an IAM role name (\"%s\")",
+                                            ft_text_ascii(shown, sizeof(shown), body + start, end - start));
                 *ret = ft_strndup(body + start, end - start);
                 return *ret ? 0 : -ENOMEM;
         }
-        return fail(diag, -ENOENT, FT_RETRY_SLOW,
-                    "IMDS lists no IAM role: attach an instance profile with a role to this instance");
+        return ft_diag_fail(diag, -ENOENT, FT_RETRY_SLOW,
+                            "IMDS lists no IAM role: attach an instance profile with a role to this instance");
 }
 
 int ft_imds_parse_token(const char *body, size_t len, char **ret, struct ft_diag *diag)
@@ -718,18 +683,19 @@ int ft_imds_parse_token(const char *body, size_t len, char **ret, struct ft_diag
         while (end > start && is_blank(body[end - 1]))
                 end--;
         if (start == end)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "IMDS answered the token request with an empty body");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "IMDS answered the token request with an empty body");
         if (end - start > IMDS_TOKEN_MAX || memchr(body + start, '\0', end - start))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "IMDS answered the token request with %zu bytes that are not a token", end - start);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "IMDS answered the token request with %zu bytes that are not a token", end - start);
         token = ft_strndup(body + start, end - start);
         if (!token)
                 return -ENOMEM;
         if (!is_credential_text(token)) {
                 ft_free_secret(token);
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "IMDS answered the token request with text that is not a token (white space or "
-                            "control characters inside)");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "IMDS answered the token request with text that is not a token (white space or "
+                                    "control characters inside)");
         }
         *ret = token;
         return 0;
@@ -748,46 +714,46 @@ void ft_imds_explain_status(long status, const char *step, struct ft_diag *diag)
         diag->http_status = status;
         diag->code[0] = '\0';
         if (status == 400)
-                fail(diag, 0, FT_RETRY_SLOW,
-                     "IMDS answered 400 to the %s request: the token request was malformed (the TTL header "
-                     "must be 1 to 21600 seconds)", step);
+                ft_diag_fail(diag, 0, FT_RETRY_SLOW,
+                             "IMDS answered 400 to the %s request: the token request was malformed (the TTL header "
+                             "must be 1 to 21600 seconds)", step);
         else if (status == 401)
-                fail(diag, 0, FT_RETRY_NOW,
-                     "IMDS answered 401 to the %s request: the IMDSv2 token is missing, invalid or expired; "
-                     "getting a new token", step);
+                ft_diag_fail(diag, 0, FT_RETRY_NOW,
+                             "IMDS answered 401 to the %s request: the IMDSv2 token is missing, invalid or expired; "
+                             "getting a new token", step);
         else if (status == 403 && token_step)
-                fail(diag, 0, FT_RETRY_SLOW,
-                     "IMDS answered 403 to the token request: the instance metadata service is disabled "
-                     "(HttpEndpoint), or the PUT was refused because it carried X-Forwarded-For or came "
-                     "through a proxy. When fedtokend runs in a container, raise the instance's "
-                     "HttpPutResponseHopLimit to 2 (aws ec2 modify-instance-metadata-options)");
+                ft_diag_fail(diag, 0, FT_RETRY_SLOW,
+                             "IMDS answered 403 to the token request: the instance metadata service is disabled "
+                             "(HttpEndpoint), or the PUT was refused because it carried X-Forwarded-For or came "
+                             "through a proxy. When fedtokend runs in a container, raise the instance's "
+                             "HttpPutResponseHopLimit to 2 (aws ec2 modify-instance-metadata-options)");
         else if (status == 403)
-                fail(diag, 0, FT_RETRY_SLOW,
-                     "IMDS answered 403 to the %s request: access to instance metadata is disabled or not "
-                     "allowed for this instance", step);
+                ft_diag_fail(diag, 0, FT_RETRY_SLOW,
+                             "IMDS answered 403 to the %s request: access to instance metadata is disabled or not "
+                             "allowed for this instance", step);
         else if (status == 404 && role_step)
-                fail(diag, 0, FT_RETRY_SLOW,
-                     "IMDS answered 404 to the role request: no IAM instance profile is attached to this "
-                     "instance; attach one (aws ec2 associate-iam-instance-profile)");
+                ft_diag_fail(diag, 0, FT_RETRY_SLOW,
+                             "IMDS answered 404 to the role request: no IAM instance profile is attached to this "
+                             "instance; attach one (aws ec2 associate-iam-instance-profile)");
         else if (status == 404 && token_step)
-                fail(diag, 0, FT_RETRY_SLOW,
-                     "IMDS answered 404 to the token request: this endpoint does not offer IMDSv2; check "
-                     "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+                ft_diag_fail(diag, 0, FT_RETRY_SLOW,
+                             "IMDS answered 404 to the token request: this endpoint does not offer IMDSv2; check "
+                             "AWS_EC2_METADATA_SERVICE_ENDPOINT");
         else if (status == 404)
-                fail(diag, 0, FT_RETRY_SLOW,
-                     "IMDS answered 404 to the %s request: the instance profile's role has no credentials "
-                     "(was the instance profile changed? the role is looked up again)", step);
+                ft_diag_fail(diag, 0, FT_RETRY_SLOW,
+                             "IMDS answered 404 to the %s request: the instance profile's role has no credentials "
+                             "(was the instance profile changed? the role is looked up again)", step);
         else if (status == 429)
-                fail(diag, 0, FT_RETRY_BACKOFF,
-                     "IMDS answered 429 to the %s request: it throttles this instance; backing off", step);
+                ft_diag_fail(diag, 0, FT_RETRY_BACKOFF,
+                             "IMDS answered 429 to the %s request: it throttles this instance; backing off", step);
         else if (status >= 500 && status <= 599)
-                fail(diag, 0, FT_RETRY_BACKOFF, "IMDS answered %ld to the %s request: a server error; retrying",
-                     status, step);
+                ft_diag_fail(diag, 0, FT_RETRY_BACKOFF, "IMDS answered %ld to the %s request: a server error; retrying",
+                             status, step);
         else if (status >= 400 && status <= 499)
-                fail(diag, 0, FT_RETRY_SLOW, "IMDS refused the %s request with HTTP status %ld", step, status);
+                ft_diag_fail(diag, 0, FT_RETRY_SLOW, "IMDS refused the %s request with HTTP status %ld", step, status);
         else
-                fail(diag, 0, FT_RETRY_BACKOFF, "IMDS answered the %s request with unexpected HTTP status %ld",
-                     step, status);
+                ft_diag_fail(diag, 0, FT_RETRY_BACKOFF, "IMDS answered the %s request with unexpected HTTP status %ld",
+                             step, status);
 }
 
 /* ---- container provider and the plain-http rule ---- */
@@ -835,23 +801,23 @@ static int check_container_url(const char *url, const char *what, struct ft_diag
         char shown[256], host[128];
         struct ft_url u;
 
-        printable(url, strlen(url), shown, sizeof(shown));
+        ft_text_ascii(shown, sizeof(shown), url, strlen(url));
         if (!is_url_text(url) || strlen(url) > URL_MAX || ft_url_split(url, &u) < 0)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "%s \"%s\" is not a usable URL: it must be scheme://host[:port]/path, without a "
-                            "user name, spaces or control characters", what, shown);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "%s \"%s\" is not a usable URL: it must be scheme://host[:port]/path, without a "
+                                    "user name, spaces or control characters", what, shown);
         if (scheme_is(&u, "https"))
                 return 0;
         if (!scheme_is(&u, "http"))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW, "%s \"%s\" must be an https:// or http:// URL", what,
-                            shown);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW, "%s \"%s\" must be an https:// or http:// URL", what,
+                                    shown);
         if (http_host_allowed(url, &u, false))
                 return 0;
-        return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                    "%s \"%s\": plain http is allowed only to loopback (127.0.0.0/8, localhost, [::1]), "
-                    "169.254.170.2 (ECS) and 169.254.170.23 or [fd00:ec2::23] (EKS Pod Identity), as in the "
-                    "AWS SDKs; host \"%s\" is none of these: use https",
-                    what, shown, printable(u.host, u.host_len, host, sizeof(host)));
+        return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                            "%s \"%s\": plain http is allowed only to loopback (127.0.0.0/8, localhost, [::1]), "
+                            "169.254.170.2 (ECS) and 169.254.170.23 or [fd00:ec2::23] (EKS Pod Identity), as in the "
+                            "AWS SDKs; host \"%s\" is none of these: use https",
+                            what, shown, ft_text_ascii(host, sizeof(host), u.host, u.host_len));
 }
 
 int ft_container_url(const char *relative_uri, const char *full_uri, char **ret, struct ft_diag *diag)
@@ -865,10 +831,10 @@ int ft_container_url(const char *relative_uri, const char *full_uri, char **ret,
         /* RELATIVE_URI wins over FULL_URI, as in every AWS SDK. */
         if (relative_uri && *relative_uri) {
                 if (relative_uri[0] != '/' || !is_url_text(relative_uri) || strlen(relative_uri) > URL_MAX)
-                        return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \"%s\" must be a path starting "
-                                    "with '/', without spaces or control characters",
-                                    printable(relative_uri, strlen(relative_uri), shown, sizeof(shown)));
+                        return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \"%s\" must be a path starting "
+                                            "with '/', without spaces or control characters",
+                                            ft_text_ascii(shown, sizeof(shown), relative_uri, strlen(relative_uri)));
                 ft_strbuf_puts(&b, FT_ECS_CONTAINER_HOST);
                 ft_strbuf_puts(&b, relative_uri);
                 url = ft_strbuf_steal(&b);
@@ -907,11 +873,11 @@ int ft_container_build(const char *url, const char *authorization, struct ft_req
         /* Like the SDKs, send the token exactly as given, and refuse rather than trim a line break. */
         for (const char *p = authorization; p && *p; p++)
                 if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
-                        return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                                    "the container authorization token (AWS_CONTAINER_AUTHORIZATION_TOKEN, or "
-                                    "the file AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names) contains a line "
-                                    "break or control character, which the AWS SDKs refuse too: write it "
-                                    "without a trailing newline");
+                        return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                            "the container authorization token (AWS_CONTAINER_AUTHORIZATION_TOKEN, or "
+                                            "the file AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names) contains a line "
+                                            "break or control character, which the AWS SDKs refuse too: write it "
+                                            "without a trailing newline");
         r = ft_request_new(&req, "GET", url);
         if (r < 0)
                 return r;

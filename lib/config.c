@@ -14,6 +14,7 @@
  */
 #include "config.h"
 #include "ini.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -97,23 +98,13 @@ static bool is_blank(char c)
         return c == ' ' || c == '\t';
 }
 
-static bool is_alnum(char c)
-{
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_digit(char c)
-{
-        return c >= '0' && c <= '9';
-}
-
 /* True when s is 1..max bytes, each alphanumeric or in `extra`. */
 static bool made_of(const char *s, const char *extra, size_t max)
 {
         size_t n = 0;
 
         for (; s[n]; n++)
-                if (!is_alnum(s[n]) && !strchr(extra, s[n]))
+                if (!ft_text_is_alnum(s[n]) && !strchr(extra, s[n]))
                         return false;
         return n > 0 && n <= max;
 }
@@ -140,33 +131,6 @@ static size_t utf8_chars(const char *s)
         return n;
 }
 
-/* The length of the well-formed UTF-8 sequence at p, or 0 (as ini.c: no overlongs, surrogates or C1). */
-static size_t utf8_sequence(const unsigned char *p)
-{
-        uint32_t cp;
-        size_t len;
-
-        if (p[0] < 0x80)
-                return 1;
-        if (p[0] >= 0xc2 && p[0] <= 0xdf)
-                len = 2, cp = p[0] & 0x1f;
-        else if (p[0] >= 0xe0 && p[0] <= 0xef)
-                len = 3, cp = p[0] & 0x0f;
-        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-                len = 4, cp = p[0] & 0x07;
-        else
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-                return 0;
-        return len;
-}
-
 /*
  * What ini.c guarantees for the file, checked again for every value:
  * environment variables arrive unchecked, and a value the INI grammar cannot
@@ -176,6 +140,7 @@ static const char *check_clean(const char *v)
 {
         const unsigned char *p = (const unsigned char *)v;
         size_t n = strlen(v);
+        const unsigned char *end = p + n;
 
         if (n > MAX_VALUE_LEN)
                 return "is longer than the limit of 12288 bytes";
@@ -188,7 +153,7 @@ static const char *check_clean(const char *v)
                         return "contains a control character";
                 if (*p == '"')
                         return "contains a '\"'";
-                len = utf8_sequence(p);
+                len = ft_text_utf8_len_no_c1(p, (size_t)(end - p));
                 if (len == 0)
                         return "is not valid UTF-8";
                 p += len;
@@ -758,7 +723,7 @@ static int set_int(void *obj, const struct key_def *k, const char *value, const 
         long long v = 0;
         size_t i;
 
-        for (i = 0; is_digit(value[i]); i++)
+        for (i = 0; ft_text_is_digit(value[i]); i++)
                 if (v <= k->max)
                         v = v * 10 + (value[i] - '0');
         if (i == 0 || value[i] != '\0')
@@ -944,7 +909,7 @@ static void free_fields(const struct section_def *s, void *obj)
 static bool tag_text_ok(const char *s, bool allow_space)
 {
         for (; *s; s++)
-                if (!is_alnum(*s) && !((unsigned char)*s >= 0x80) && !strchr("_.:/=+-@", *s) &&
+                if (!ft_text_is_alnum(*s) && !((unsigned char)*s >= 0x80) && !strchr("_.:/=+-@", *s) &&
                     !(allow_space && *s == ' '))
                         return false;
         return true;

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define ENTRA_FORM_TYPE "application/x-www-form-urlencoded;charset=utf-8"
@@ -56,138 +56,9 @@
 /* ------------------------------------------------------------------------ */
 /* Text helpers                                                             */
 
-/*
- * Length of the UTF-8 sequence at p (at most `avail` bytes) and its code
- * point; -1 for an invalid, overlong or truncated sequence or a surrogate.
- */
-static int utf8_next(const unsigned char *p, size_t avail, uint32_t *ret_cp)
-{
-        static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-        uint32_t cp;
-        int len;
-
-        if (avail == 0)
-                return -1;
-        if (p[0] < 0x80) {
-                *ret_cp = p[0];
-                return 1;
-        }
-        if ((p[0] & 0xe0) == 0xc0) {
-                cp = p[0] & 0x1f;
-                len = 2;
-        } else if ((p[0] & 0xf0) == 0xe0) {
-                cp = p[0] & 0x0f;
-                len = 3;
-        } else if ((p[0] & 0xf8) == 0xf0) {
-                cp = p[0] & 0x07;
-                len = 4;
-        } else {
-                return -1;
-        }
-        if ((size_t)len > avail)
-                return -1;
-        for (int i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return -1;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return -1;
-        *ret_cp = cp;
-        return len;
-}
-
-static bool is_control(uint32_t cp)
-{
-        return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
-}
-
-/*
- * A printable excerpt of a configured or untrusted value for a diagnosis:
- * at most `max` bytes, control characters and invalid UTF-8 replaced by '?',
- * never cut inside a character, "..." when shortened. `buf` holds max + 4.
- */
-static const char *show(char *buf, size_t size, const char *s, size_t len, size_t max)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t o = 0, i = 0;
-
-        if (max > size - 4)
-                max = size - 4;
-        while (i < len) {
-                uint32_t cp;
-                int n = utf8_next(p + i, len - i, &cp);
-
-                if (n < 0 || is_control(cp)) {
-                        if (o + 1 > max)
-                                break;
-                        buf[o++] = '?';
-                        i += n < 0 ? 1 : (size_t)n;
-                        continue;
-                }
-                if (o + (size_t)n > max)
-                        break;
-                memcpy(buf + o, p + i, (size_t)n);
-                o += (size_t)n;
-                i += (size_t)n;
-        }
-        if (i < len) {
-                memcpy(buf + o, "...", 3);
-                o += 3;
-        }
-        buf[o] = '\0';
-        return buf;
-}
-
 static const char *show_str(char *buf, size_t size, const char *s)
 {
-        return show(buf, size, s, strlen(s), SHOW_VALUE_MAX);
-}
-
-/* Copy a finished text into diag->msg, cutting at a character boundary. */
-static void diag_put(struct ft_diag *diag, const char *s, size_t len)
-{
-        size_t n = len;
-
-        if (n >= sizeof(diag->msg)) {
-                n = sizeof(diag->msg) - 1;
-                while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(diag->msg, s, n);
-        diag->msg[n] = '\0';
-}
-
-static int fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-/* Fill the diagnosis (when there is one) and return err, so callers can `return fail(...)`. */
-static int fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (diag) {
-                va_start(ap, fmt);
-                vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
-                va_end(ap);
-                diag->retry = retry;
-        }
-        return err;
-}
-
-static bool is_hex(char c)
-{
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool is_alnum(char c)
-{
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_base64url(char c)
-{
-        return is_alnum(c) || c == '-' || c == '_';
+        return ft_text_show(buf, size, s, strlen(s), SHOW_VALUE_MAX);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -206,7 +77,7 @@ static bool is_guid(const char *s)
         static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
 
         for (size_t i = 0; shape[i]; i++)
-                if (shape[i] == '-' ? s[i] != '-' : !is_hex(s[i]))
+                if (shape[i] == '-' ? s[i] != '-' : !ft_text_is_hex(s[i]))
                         return false;
         return s[sizeof(shape) - 1] == '\0';
 }
@@ -228,7 +99,7 @@ static bool is_domain(const char *s)
                 if (n == 0 || n > DOMAIN_LABEL_MAX || p[0] == '-' || p[n - 1] == '-')
                         return false;
                 for (size_t i = 0; i < n; i++)
-                        if (!is_alnum(p[i]) && p[i] != '-')
+                        if (!ft_text_is_alnum(p[i]) && p[i] != '-')
                                 return false;
                 labels++;
                 if (p[n] == '\0')
@@ -243,19 +114,19 @@ static int check_tenant(const char *tenant, struct ft_diag *diag)
         char shown[SHOW_VALUE_MAX + 4];
 
         if (!tenant || !*tenant)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "no Entra ID tenant is configured: set tenant_id to the directory (tenant) id");
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "no Entra ID tenant is configured: set tenant_id to the directory (tenant) id");
         if (strcasecmp(tenant, "common") == 0 || strcasecmp(tenant, "organizations") == 0 ||
             strcasecmp(tenant, "consumers") == 0)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Entra ID tenant \"%s\" is not a tenant but a multi-tenant alias, which the "
-                            "client-credentials grant does not accept: set tenant_id to the directory (tenant) "
-                            "id or its domain name", tenant);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID tenant \"%s\" is not a tenant but a multi-tenant alias, which the "
+                                    "client-credentials grant does not accept: set tenant_id to the directory (tenant) "
+                                    "id or its domain name", tenant);
         if (!is_guid(tenant) && !is_domain(tenant))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Entra ID tenant \"%s\" is neither a GUID nor a domain name such as "
-                            "contoso.onmicrosoft.com: set tenant_id to the directory (tenant) id",
-                            show_str(shown, sizeof(shown), tenant));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID tenant \"%s\" is neither a GUID nor a domain name such as "
+                                    "contoso.onmicrosoft.com: set tenant_id to the directory (tenant) id",
+                                    show_str(shown, sizeof(shown), tenant));
         return 0;
 }
 
@@ -264,11 +135,11 @@ static int check_client_id(const char *client_id, struct ft_diag *diag)
         char shown[SHOW_VALUE_MAX + 4];
 
         if (!client_id || !is_guid(client_id))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Entra ID client id \"%s\" is not a GUID: set client_id to the application (client) id "
-                            "of the app registration, or the client id of the user-assigned managed identity, "
-                            "that holds the federated credential",
-                            client_id ? show_str(shown, sizeof(shown), client_id) : "");
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID client id \"%s\" is not a GUID: set client_id to the application "
+                                    "(client) id of the app registration, or the client id of the user-assigned "
+                                    "managed identity, that holds the federated credential",
+                                    client_id ? show_str(shown, sizeof(shown), client_id) : "");
         return 0;
 }
 
@@ -283,26 +154,26 @@ static int check_scope(const char *scope, struct ft_diag *diag)
         size_t len;
 
         if (!scope || !*scope)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "no Entra ID scope is configured: set scope to one resource followed by /.default, "
-                            "such as https://management.azure.com/.default");
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "no Entra ID scope is configured: set scope to one resource followed by /.default, "
+                                    "such as https://management.azure.com/.default");
         show_str(shown, sizeof(shown), scope);
         len = strlen(scope);
         if (strpbrk(scope, " \t"))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Entra ID scope \"%s\" names several resources: the client-credentials grant takes "
-                            "exactly one resource followed by /.default (AADSTS700022 otherwise); configure one "
-                            "token per resource", shown);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID scope \"%s\" names several resources: the client-credentials grant "
+                                    "takes exactly one resource followed by /.default (AADSTS700022 otherwise); "
+                                    "configure one token per resource", shown);
         for (size_t i = 0; i < len; i++)
                 if ((unsigned char)scope[i] <= 0x20 || (unsigned char)scope[i] >= 0x7f)
-                        return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                                    "Entra ID scope \"%s\" contains a control or non-ASCII character: a resource "
-                                    "identifier is a URI or a GUID", shown);
+                        return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                            "Entra ID scope \"%s\" contains a control or non-ASCII character: a "
+                                            "resource identifier is a URI or a GUID", shown);
         if (len > SCOPE_MAX || len <= strlen("/.default") || !ends_with(scope, "/.default"))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Entra ID scope \"%s\" is not one resource followed by /.default, such as "
-                            "https://management.azure.com/.default: the client-credentials grant accepts no "
-                            "other form", shown);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID scope \"%s\" is not one resource followed by /.default, such as "
+                                    "https://management.azure.com/.default: the client-credentials grant accepts no "
+                                    "other form", shown);
         return 0;
 }
 
@@ -317,30 +188,30 @@ static int check_assertion(const char *assertion, struct ft_diag *diag)
         size_t len, parts = 1, part_len = 0;
 
         if (!assertion || !*assertion)
-                return fail(diag, -EINVAL, FT_RETRY_BACKOFF,
-                            "no client assertion to send to Entra ID: the AWS JWT is missing");
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_BACKOFF,
+                                    "no client assertion to send to Entra ID: the AWS JWT is missing");
         len = strlen(assertion);
         ft_fingerprint(assertion, len, fp);
         if (len > FT_JWT_MAX_LEN)
-                return fail(diag, -EINVAL, FT_RETRY_BACKOFF,
-                            "the client assertion (%s) is %zu bytes long, more than the %d a JWT may have here",
-                            fp, len, FT_JWT_MAX_LEN);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_BACKOFF,
+                                    "the client assertion (%s) is %zu bytes long, more than the %d a JWT may have here",
+                                    fp, len, FT_JWT_MAX_LEN);
         for (size_t i = 0; i <= len; i++) {
-                if (i < len && is_base64url(assertion[i])) {
+                if (i < len && ft_text_is_base64url(assertion[i])) {
                         part_len++;
                         continue;
                 }
                 if (part_len == 0 || (i < len && (assertion[i] != '.' || parts == 3)))
-                        return fail(diag, -EINVAL, FT_RETRY_BACKOFF,
-                                    "the client assertion (%s) is not a signed compact JWT (three non-empty "
-                                    "base64url parts separated by dots): Entra ID would refuse it", fp);
+                        return ft_diag_fail(diag, -EINVAL, FT_RETRY_BACKOFF,
+                                            "the client assertion (%s) is not a signed compact JWT (three non-empty "
+                                            "base64url parts separated by dots): Entra ID would refuse it", fp);
                 parts++;
                 part_len = 0;
         }
         if (parts != 4)
-                return fail(diag, -EINVAL, FT_RETRY_BACKOFF,
-                            "the client assertion (%s) is not a signed compact JWT (three non-empty base64url "
-                            "parts separated by dots): Entra ID would refuse it", fp);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_BACKOFF,
+                                    "the client assertion (%s) is not a signed compact JWT (three non-empty base64url "
+                                    "parts separated by dots): Entra ID would refuse it", fp);
         return 0;
 }
 
@@ -380,25 +251,27 @@ static int check_authority(const char *authority, size_t *ret_len, struct ft_dia
         show_str(shown, sizeof(shown), authority);
         for (size_t i = 0; i < len; i++)
                 if ((unsigned char)authority[i] <= 0x20 || (unsigned char)authority[i] >= 0x7f)
-                        return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                                    "Entra ID authority \"%s\" contains a space, control or non-ASCII "
-                                    "character: set it to a URL such as %s", shown, FT_ENTRA_DEFAULT_AUTHORITY);
+                        return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                            "Entra ID authority \"%s\" contains a space, control or non-ASCII "
+                                            "character: set it to a URL such as %s", shown, FT_ENTRA_DEFAULT_AUTHORITY);
         while (len > 0 && authority[len - 1] == '/')
                 len--;
         if (len == 0 || len > AUTHORITY_MAX || strpbrk(authority, "?#") || ft_url_split(authority, &u) < 0)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Entra ID authority \"%s\" is not a URL of the form https://host[:port][/path] "
-                            "without user name, query or fragment, such as %s", shown,
-                            FT_ENTRA_DEFAULT_AUTHORITY);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID authority \"%s\" is not a URL of the form https://host[:port][/path] "
+                                    "without user name, query or fragment, such as %s", shown,
+                                    FT_ENTRA_DEFAULT_AUTHORITY);
         https = u.scheme_len == 5 && strncasecmp(u.scheme, "https", 5) == 0;
         http = u.scheme_len == 4 && strncasecmp(u.scheme, "http", 4) == 0;
         if (!https && !http)
-                return fail(diag, -EINVAL, FT_RETRY_SLOW, "Entra ID authority \"%s\" is not an https:// URL", shown);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID authority \"%s\" is not an https:// URL", shown);
         if (http && !is_loopback(authority, &u))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Entra ID authority \"%s\" uses plain http to host \"%s\": the token request carries "
-                            "the AWS JWT, so it goes over https (plain http only to a loopback test server)",
-                            shown, show(host, sizeof(host), u.host, u.host_len, SHOW_VALUE_MAX));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Entra ID authority \"%s\" uses plain http to host \"%s\": the token request "
+                                    "carries the AWS JWT, so it goes over https (plain http only to a loopback test "
+                                    "server)", shown,
+                                    ft_text_show(host, sizeof(host), u.host, u.host_len, SHOW_VALUE_MAX));
         *ret_len = len;
         return 0;
 }
@@ -414,7 +287,7 @@ static void form_encode(struct ft_strbuf *b, const char *s)
         static const char hex[] = "0123456789ABCDEF";
 
         for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (is_alnum((char)*p) || strchr("-_.!~*'()", *p)) {
+                if (ft_text_is_alnum(*p) || strchr("-_.!~*'()", *p)) {
                         ft_strbuf_append(b, (const char *)p, 1);
                 } else {
                         char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
@@ -500,8 +373,8 @@ int ft_entra_build(const struct ft_entra_params *p, struct ft_request **ret, str
         ft_strbuf_done(&url);
         ft_strbuf_done(&body);
         if (r < 0)
-                return fail(diag, r, FT_RETRY_BACKOFF, "cannot build the Entra ID token request: %s",
-                            strerror(-r));
+                return ft_diag_fail(diag, r, FT_RETRY_BACKOFF, "cannot build the Entra ID token request: %s",
+                                    strerror(-r));
         return 0;
 }
 
@@ -634,9 +507,9 @@ static int parse_token(const cJSON *root, int64_t now, struct ft_access_token **
         for (size_t i = 0; i < FT_ELEMENTSOF(unique); i++) {
                 json_member(root, unique[i], &dup);
                 if (dup)
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                                    "Entra ID's token response names \"%s\" twice: refusing an ambiguous answer",
-                                    unique[i]);
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                            "Entra ID's token response names \"%s\" twice: refusing an ambiguous "
+                                            "answer", unique[i]);
         }
         access_token = json_member(root, "access_token", &dup);
         token_type = json_member(root, "token_type", &dup);
@@ -644,28 +517,28 @@ static int parse_token(const cJSON *root, int64_t now, struct ft_access_token **
         refresh_in = json_member(root, "refresh_in", &dup);
 
         if (!cJSON_IsString(access_token) || !access_token->valuestring || !*access_token->valuestring)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "Entra ID's token response has no access_token string");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "Entra ID's token response has no access_token string");
         if (!token_text_ok(access_token->valuestring))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "Entra ID's access_token contains spaces, control or non-ASCII characters: it "
-                            "cannot be used as a bearer token");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "Entra ID's access_token contains spaces, control or non-ASCII characters: it "
+                                    "cannot be used as a bearer token");
         /* MSAL defaults a missing token_type to Bearer; any other type (pop) needs proof we cannot give. */
         if (token_type && !(cJSON_IsString(token_type) && token_type->valuestring &&
                             strcasecmp(token_type->valuestring, "Bearer") == 0))
-                return fail(diag, -EBADMSG, FT_RETRY_SLOW,
-                            "Entra ID issued a token of type \"%s\", not a Bearer token: this client can only "
-                            "use Bearer tokens",
-                            cJSON_IsString(token_type) && token_type->valuestring
-                                    ? show_str(shown, sizeof(shown), token_type->valuestring)
-                                    : "(not a string)");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW,
+                                    "Entra ID issued a token of type \"%s\", not a Bearer token: this client can only "
+                                    "use Bearer tokens",
+                                    cJSON_IsString(token_type) && token_type->valuestring
+                                            ? show_str(shown, sizeof(shown), token_type->valuestring)
+                                            : "(not a string)");
         if (!expires_in)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Entra ID's token response has no expires_in");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Entra ID's token response has no expires_in");
         r = json_seconds(expires_in, &expires);
         if (r < 0 || expires < 1)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "Entra ID's expires_in is not a whole number of seconds between 1 and %" PRId64,
-                            EXPIRES_IN_MAX);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "Entra ID's expires_in is not a whole number of seconds between 1 and %" PRId64,
+                                    EXPIRES_IN_MAX);
         /*
          * refresh_in only asks for an early refresh. One that is malformed,
          * zero or not before expiry says nothing usable: ignore it and
@@ -674,18 +547,18 @@ static int parse_token(const cJSON *root, int64_t now, struct ft_access_token **
         if (refresh_in && (json_seconds(refresh_in, &refresh) < 0 || refresh < 1 || refresh >= expires))
                 refresh = 0;
         if (now < 0 || now > INT64_MAX - EXPIRES_IN_MAX)
-                return fail(diag, -EINVAL, FT_RETRY_BACKOFF, "the local clock (%" PRId64 ") is out of range",
-                            now);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_BACKOFF, "the local clock (%" PRId64 ") is out of range",
+                                    now);
 
         t = calloc(1, sizeof(*t));
         if (!t)
-                return fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory reading Entra ID's token");
+                return ft_diag_fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory reading Entra ID's token");
         t->access_token_len = strlen(access_token->valuestring);
         t->access_token = ft_strndup(access_token->valuestring, t->access_token_len);
         t->token_type = strdup("Bearer");
         if (!t->access_token || !t->token_type) {
                 ft_access_token_free(t);
-                return fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory reading Entra ID's token");
+                return ft_diag_fail(diag, -ENOMEM, FT_RETRY_BACKOFF, "out of memory reading Entra ID's token");
         }
         t->expires_at = now + expires;
         t->refresh_at = refresh ? now + refresh : 0;
@@ -701,14 +574,14 @@ int ft_entra_parse(const char *body, size_t len, int64_t now, struct ft_access_t
         if (!body || !ret)
                 return -EINVAL;
         if (len > FT_ENTRA_MAX_BODY)
-                return fail(diag, -EMSGSIZE, FT_RETRY_BACKOFF,
-                            "Entra ID's token response is %zu bytes, more than the %d accepted", len,
-                            FT_ENTRA_MAX_BODY);
+                return ft_diag_fail(diag, -EMSGSIZE, FT_RETRY_BACKOFF,
+                                    "Entra ID's token response is %zu bytes, more than the %d accepted", len,
+                                    FT_ENTRA_MAX_BODY);
         root = json_parse_object(body, len);
         if (!root)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "Entra ID's token response is not a JSON object: a proxy may have answered in its "
-                            "place");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "Entra ID's token response is not a JSON object: a proxy may have answered in its "
+                                    "place");
         r = parse_token(root, now, ret, diag);
         json_free_secrets(root);
         return r;
@@ -1151,7 +1024,7 @@ static void put_description(struct ft_strbuf *b, const char *desc)
         if (o == 0)
                 return;
         ft_strbuf_puts(b, "; Entra ID says: \"");
-        ft_strbuf_puts(b, show(shown, sizeof(shown), clean, o, SHOW_DESCRIPTION_MAX));
+        ft_strbuf_puts(b, ft_text_show(shown, sizeof(shown), clean, o, SHOW_DESCRIPTION_MAX));
         ft_strbuf_puts(b, "\"");
 }
 
@@ -1161,18 +1034,20 @@ static void put_ids(struct ft_strbuf *b, const struct entra_error *err)
         const char *sep = " (";
 
         if (err->trace_id && *err->trace_id) {
-                ft_strbuf_printf(b, "%strace id %s", sep, show(shown, sizeof(shown), err->trace_id,
-                                                              strlen(err->trace_id), SHOW_ID_MAX));
+                ft_strbuf_printf(b, "%strace id %s", sep,
+                                 ft_text_show(shown, sizeof(shown), err->trace_id, strlen(err->trace_id), SHOW_ID_MAX));
                 sep = ", ";
         }
         if (err->correlation_id && *err->correlation_id) {
-                ft_strbuf_printf(b, "%scorrelation id %s", sep, show(shown, sizeof(shown), err->correlation_id,
-                                                                    strlen(err->correlation_id), SHOW_ID_MAX));
+                ft_strbuf_printf(b, "%scorrelation id %s", sep,
+                                 ft_text_show(shown, sizeof(shown), err->correlation_id, strlen(err->correlation_id),
+                                              SHOW_ID_MAX));
                 sep = ", ";
         }
         if (err->timestamp && *err->timestamp) {
-                ft_strbuf_printf(b, "%sat %s", sep, show(shown, sizeof(shown), err->timestamp,
-                                                        strlen(err->timestamp), SHOW_ID_MAX));
+                ft_strbuf_printf(b, "%sat %s", sep,
+                                 ft_text_show(shown, sizeof(shown), err->timestamp, strlen(err->timestamp),
+                                              SHOW_ID_MAX));
                 sep = ", ";
         }
         if (sep[0] == ',')
@@ -1209,7 +1084,7 @@ void ft_entra_explain_error(long status, const char *body, size_t len, const str
                 snprintf(diag->code, sizeof(diag->code), "AADSTS%" PRId64, err.code);
         } else if (err.error && *err.error) {
                 retry = explain_oauth_error(&b, &err, &a);
-                show(diag->code, sizeof(diag->code), err.error, strlen(err.error), 64);
+                ft_text_show(diag->code, sizeof(diag->code), err.error, strlen(err.error), 64);
         } else {
                 retry = explain_status(&b, &a);
                 snprintf(diag->code, sizeof(diag->code), "HTTP %ld", status);
@@ -1219,9 +1094,9 @@ void ft_entra_explain_error(long status, const char *body, size_t len, const str
         put_ids(&b, &err);
 
         if (b.oom || !b.p)
-                diag_put(diag, oom_msg, sizeof(oom_msg) - 1);
+                ft_diag_put(diag, oom_msg, sizeof(oom_msg) - 1);
         else
-                diag_put(diag, b.p, b.len);
+                ft_diag_put(diag, b.p, b.len);
         diag->retry = retry;
         diag->retry_after = retry_after;
         diag->http_status = status;

@@ -20,6 +20,34 @@ int ft_diag_set(struct ft_diag *d, const char *fmt, ...)
         return -EINVAL;
 }
 
+int ft_diag_fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (diag) {
+                va_start(ap, fmt);
+                vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
+                va_end(ap);
+                diag->retry = retry;
+        }
+        return err;
+}
+
+void ft_diag_put(struct ft_diag *diag, const char *s, size_t len)
+{
+        size_t n = len;
+
+        if (!diag)
+                return;
+        if (n >= sizeof(diag->msg)) {
+                n = sizeof(diag->msg) - 1;
+                while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        memcpy(diag->msg, s, n);
+        diag->msg[n] = '\0';
+}
+
 void ft_diag_clear(struct ft_diag *d)
 {
         if (d)

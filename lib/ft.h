@@ -55,6 +55,19 @@ struct ft_diag {
 int ft_diag_set(struct ft_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ft_diag_clear(struct ft_diag *d);
 
+/*
+ * printf into diag->msg and set diag->retry when diag is not NULL, then
+ * return `err`, so a check can end in `return ft_diag_fail(...)`.
+ */
+int ft_diag_fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/*
+ * Copy a finished sentence of `len` bytes (e.g. one built in an ft_strbuf)
+ * into diag->msg. A sentence too long is cut before the character the
+ * buffer would end inside, so the message stays valid UTF-8.
+ */
+void ft_diag_put(struct ft_diag *diag, const char *s, size_t len);
+
 /* Overwrite memory that held a secret; the compiler may not elide it. */
 void ft_wipe(void *p, size_t len);
 /* Wipe a NUL-terminated string, then free it. Accepts NULL. */

@@ -2,13 +2,13 @@
 #include "gcp.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include <cjson/cJSON.h>
 
+#include "text.h"
 #include "timeutil.h"
 
 /* The exact Content-Type google-auth-library 10 sends (gaxios for a URLSearchParams body). */
@@ -44,190 +44,18 @@
 /* How much of a value, and of Google's own message, a diagnosis quotes. */
 #define SHOW_VALUE_MAX 256
 #define SHOW_MESSAGE_MAX 300
-/* A run of base64url/dot characters this long, mixing cases and digits, is taken for a token. */
-#define TOKEN_RUN_MIN 32
 /* How many of a JWT's audiences a diagnosis lists. */
 #define SHOW_AUDIENCES_MAX 4
 
 /* ------------------------------------------------------------------------ */
 /* Text helpers                                                             */
 
-/*
- * Length of the UTF-8 sequence at p (at most `avail` bytes) and its code
- * point; -1 for an invalid, overlong or truncated sequence or a surrogate.
- */
-static int utf8_next(const unsigned char *p, size_t avail, uint32_t *ret_cp)
-{
-        static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-        uint32_t cp;
-        int len;
-
-        if (avail == 0)
-                return -1;
-        if (p[0] < 0x80) {
-                *ret_cp = p[0];
-                return 1;
-        }
-        if ((p[0] & 0xe0) == 0xc0) {
-                cp = p[0] & 0x1f;
-                len = 2;
-        } else if ((p[0] & 0xf0) == 0xe0) {
-                cp = p[0] & 0x0f;
-                len = 3;
-        } else if ((p[0] & 0xf8) == 0xf0) {
-                cp = p[0] & 0x07;
-                len = 4;
-        } else {
-                return -1;
-        }
-        if ((size_t)len > avail)
-                return -1;
-        for (int i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return -1;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return -1;
-        *ret_cp = cp;
-        return len;
-}
-
-static bool is_control(uint32_t cp)
-{
-        return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
-}
-
-static bool is_alnum(unsigned char c)
-{
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_base64url_char(unsigned char c)
-{
-        return is_alnum(c) || c == '-' || c == '_';
-}
-
-/* The alphabet of JWTs and Google's ya29.* access tokens. */
-static bool is_token_char(unsigned char c)
-{
-        return is_base64url_char(c) || c == '.';
-}
-
-/*
- * The length of the run of token characters at p, and whether it looks like
- * a credential: long, with upper case, lower case and digits. Resource names,
- * emails and words Google writes in its messages do not mix all three.
- */
-static size_t token_run(const unsigned char *p, size_t avail, bool *ret_secret)
-{
-        bool upper = false, lower = false, digit = false;
-        size_t n = 0;
-
-        for (; n < avail && is_token_char(p[n]); n++) {
-                upper = upper || (p[n] >= 'A' && p[n] <= 'Z');
-                lower = lower || (p[n] >= 'a' && p[n] <= 'z');
-                digit = digit || (p[n] >= '0' && p[n] <= '9');
-        }
-        *ret_secret = n >= TOKEN_RUN_MIN && upper && lower && digit;
-        return n;
-}
-
-/*
- * A printable excerpt of a value for a diagnosis: at most `max` bytes,
- * control characters and invalid UTF-8 replaced by '?', never cut inside a
- * character, "..." when shortened. With `redact`, anything that looks like a
- * token is replaced: Google's messages are not known to echo tokens, but an
- * excerpt ends up in logs and must never carry one. `size` is at least max + 5.
- */
-static const char *show(char *buf, size_t size, const char *s, size_t len, size_t max, bool redact)
-{
-        static const char removed[] = "[token removed]";
-        const unsigned char *p = (const unsigned char *)s;
-        size_t o = 0, i = 0;
-
-        if (max > size - 5)
-                max = size - 5;
-        while (i < len) {
-                const void *piece = p + i;
-                size_t consumed, piece_len;
-                uint32_t cp;
-
-                if (redact && is_token_char(p[i])) {
-                        bool secret;
-                        consumed = token_run(p + i, len - i, &secret);
-                        if (secret) {
-                                piece = removed;
-                                piece_len = sizeof(removed) - 1;
-                        } else {
-                                /* ASCII: a run may be cut anywhere. */
-                                consumed = piece_len = consumed < max - o ? consumed : max - o;
-                                if (piece_len == 0)
-                                        break;
-                        }
-                } else {
-                        int n = utf8_next(p + i, len - i, &cp);
-                        if (n < 0 || is_control(cp)) {
-                                piece = "?";
-                                piece_len = 1;
-                                consumed = n < 0 ? 1 : (size_t)n;
-                        } else {
-                                consumed = piece_len = (size_t)n;
-                        }
-                }
-                if (o + piece_len > max)
-                        break;
-                memcpy(buf + o, piece, piece_len);
-                o += piece_len;
-                i += consumed;
-        }
-        if (i < len) {
-                /* Dots are token characters: kept apart, they cannot make a cut word look like a token. */
-                if (redact && o > 0 && is_token_char((unsigned char)buf[o - 1]))
-                        buf[o++] = ' ';
-                memcpy(buf + o, "...", 3);
-                o += 3;
-        }
-        buf[o] = '\0';
-        return buf;
-}
-
 /* A configured value or a claim, quoted in an error about the request. */
 static const char *show_str(char *buf, size_t size, const char *s)
 {
         if (!s)
                 return "(none)";
-        return show(buf, size, s, strlen(s), SHOW_VALUE_MAX, false);
-}
-
-/* Copy a finished sentence into diag->msg, cutting at a character boundary. */
-static void diag_put(struct ft_diag *diag, const char *s, size_t len)
-{
-        size_t n = len;
-
-        if (n >= sizeof(diag->msg)) {
-                n = sizeof(diag->msg) - 1;
-                while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(diag->msg, s, n);
-        diag->msg[n] = '\0';
-}
-
-static int fail(struct ft_diag *diag, int error, enum ft_retry retry, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-static int fail(struct ft_diag *diag, int error, enum ft_retry retry, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!diag)
-                return error;
-        va_start(ap, fmt);
-        vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
-        va_end(ap);
-        diag->retry = retry;
-        return error;
+        return ft_text_show(buf, size, s, strlen(s), SHOW_VALUE_MAX);
 }
 
 static bool skip_prefix(const char **p, const char *prefix)
@@ -250,7 +78,7 @@ static bool url_text_ok(const char *s, size_t max)
 
         for (; s[n]; n++) {
                 unsigned char c = (unsigned char)s[n];
-                if (n >= max || !(is_alnum(c) || strchr("-._~:/?#[]@!$&'()*+,;=%", c)))
+                if (n >= max || !(ft_text_is_alnum(c) || strchr("-._~:/?#[]@!$&'()*+,;=%", c)))
                         return false;
         }
         return n > 0;
@@ -390,7 +218,7 @@ static bool jwt_shape_valid(const char *token)
                                 return false;
                         parts++;
                         part_len = 0;
-                } else if (is_base64url_char((unsigned char)*p)) {
+                } else if (ft_text_is_base64url((unsigned char)*p)) {
                         part_len++;
                 } else {
                         return false;
@@ -447,8 +275,8 @@ static bool token_file_valid(const char *path)
                 return false;
         while (avail > 0) {
                 uint32_t cp;
-                int n = utf8_next(p, avail, &cp);
-                if (n < 0 || is_control(cp))
+                int n = ft_text_utf8_next(p, avail, &cp);
+                if (n < 0 || ft_text_is_control(cp))
                         return false;
                 p += n;
                 avail -= (size_t)n;
@@ -475,7 +303,7 @@ static void form_encode(struct ft_strbuf *b, const char *s)
         static const char hex[] = "0123456789ABCDEF";
 
         for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (is_alnum(*p) || *p == '*' || *p == '-' || *p == '.' || *p == '_') {
+                if (ft_text_is_alnum(*p) || *p == '*' || *p == '-' || *p == '.' || *p == '_') {
                         ft_strbuf_append(b, (const char *)p, 1);
                 } else if (*p == ' ') {
                         ft_strbuf_append(b, "+", 1);
@@ -534,25 +362,26 @@ static int check_sts_params(const struct ft_gcp_sts_params *p, struct ft_diag *d
         char shown[SHOW_VALUE_MAX + 5];
 
         if (!endpoint_valid(p->endpoint))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Google STS endpoint %s is not usable: expected an https URL without query, such as "
-                            FT_GCP_DEFAULT_STS " (plain http only to a loopback address)",
-                            show_str(shown, sizeof(shown), p->endpoint));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Google STS endpoint %s is not usable: expected an https URL without query, such "
+                                    "as " FT_GCP_DEFAULT_STS " (plain http only to a loopback address)",
+                                    show_str(shown, sizeof(shown), p->endpoint));
         if (!audience_valid(p->audience))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Google audience %s is not a provider's full name: expected "
-                            "//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/"
-                            "providers/PROVIDER (or .../locations/global/workforcePools/POOL/providers/PROVIDER)",
-                            show_str(shown, sizeof(shown), p->audience));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Google audience %s is not a provider's full name: expected "
+                                    "//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/"
+                                    "providers/PROVIDER (or "
+                                    ".../locations/global/workforcePools/POOL/providers/PROVIDER)",
+                                    show_str(shown, sizeof(shown), p->audience));
         if (p->scope && !scope_valid(p->scope))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Google scope %s is not valid: expected https scope URLs separated by single spaces, "
-                            "such as " FT_GCP_DEFAULT_SCOPE, show_str(shown, sizeof(shown), p->scope));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Google scope %s is not valid: expected https scope URLs separated by single "
+                                    "spaces, such as " FT_GCP_DEFAULT_SCOPE, show_str(shown, sizeof(shown), p->scope));
         /* Never quote the token itself, even a malformed one. */
         if (!jwt_shape_valid(p->subject_token))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "the subject token for Google STS is not a JWT (three non-empty base64url parts, "
-                            "at most %d bytes)", FT_JWT_MAX_LEN);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "the subject token for Google STS is not a JWT (three non-empty base64url parts, "
+                                    "at most %d bytes)", FT_JWT_MAX_LEN);
         return 0;
 }
 
@@ -588,7 +417,7 @@ int ft_gcp_build_sts(const struct ft_gcp_sts_params *p, struct ft_request **ret,
         /* The body holds the subject token: wiped here, and in the request when it is freed. */
         ft_strbuf_done(&body);
         if (r < 0)
-                return fail(diag, r, FT_RETRY_BACKOFF, "cannot build the Google STS request: out of memory");
+                return ft_diag_fail(diag, r, FT_RETRY_BACKOFF, "cannot build the Google STS request: out of memory");
         return 0;
 }
 
@@ -654,28 +483,28 @@ static int check_generate_params(const char *iam_endpoint, const char *service_a
         char shown[SHOW_VALUE_MAX + 5];
 
         if (!endpoint_valid(iam_endpoint))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "IAM Credentials endpoint %s is not usable: expected an https URL without query, "
-                            "such as " FT_GCP_DEFAULT_IAM " (plain http only to a loopback address)",
-                            show_str(shown, sizeof(shown), iam_endpoint));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "IAM Credentials endpoint %s is not usable: expected an https URL without query, "
+                                    "such as " FT_GCP_DEFAULT_IAM " (plain http only to a loopback address)",
+                                    show_str(shown, sizeof(shown), iam_endpoint));
         if (!service_account_valid(service_account))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "service account %s is not valid: expected an email such as "
-                            "NAME@PROJECT.iam.gserviceaccount.com (at most %d characters, no '/', '?', ':', "
-                            "'%%', spaces or control characters)",
-                            show_str(shown, sizeof(shown), service_account), GCP_SA_MAX);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "service account %s is not valid: expected an email such as "
+                                    "NAME@PROJECT.iam.gserviceaccount.com (at most %d characters, no '/', '?', ':', "
+                                    "'%%', spaces or control characters)",
+                                    show_str(shown, sizeof(shown), service_account), GCP_SA_MAX);
         if (scope && !scope_valid(scope))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "Google scope %s is not valid: expected https scope URLs separated by single spaces, "
-                            "such as " FT_GCP_DEFAULT_SCOPE, show_str(shown, sizeof(shown), scope));
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "Google scope %s is not valid: expected https scope URLs separated by single "
+                                    "spaces, such as " FT_GCP_DEFAULT_SCOPE, show_str(shown, sizeof(shown), scope));
         if (!lifetime_valid(lifetime))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "service account token lifetime %d s is out of range: allowed %d-%d s", lifetime,
-                            GCP_LIFETIME_MIN, GCP_LIFETIME_MAX);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "service account token lifetime %d s is out of range: allowed %d-%d s", lifetime,
+                                    GCP_LIFETIME_MIN, GCP_LIFETIME_MAX);
         if (!federated_token || !access_token_text_ok(federated_token))
-                return fail(diag, -EINVAL, FT_RETRY_SLOW,
-                            "the federated access token from Google STS is empty, longer than %d bytes or holds "
-                            "characters a bearer token cannot contain", GCP_ACCESS_TOKEN_MAX);
+                return ft_diag_fail(diag, -EINVAL, FT_RETRY_SLOW,
+                                    "the federated access token from Google STS is empty, longer than %d bytes or "
+                                    "holds characters a bearer token cannot contain", GCP_ACCESS_TOKEN_MAX);
         return 0;
 }
 
@@ -704,7 +533,8 @@ int ft_gcp_build_generate(const char *iam_endpoint, const char *service_account,
         ft_strbuf_done(&authorization);
         cJSON_free(body);
         if (r < 0)
-                return fail(diag, r, FT_RETRY_BACKOFF, "cannot build the generateAccessToken request: out of memory");
+                return ft_diag_fail(diag, r, FT_RETRY_BACKOFF,
+                                    "cannot build the generateAccessToken request: out of memory");
         return 0;
 }
 
@@ -774,17 +604,18 @@ static int parse_answer(const char *body, size_t len, const char *what, const ch
         cJSON *root = NULL;
 
         if (len > FT_GCP_MAX_BODY)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "%s answer is unusable: it is %zu bytes, more than "
-                            "the %d a token answer can be", what, len, FT_GCP_MAX_BODY);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "%s answer is unusable: it is %zu bytes, more than the %d a token answer can be",
+                                    what, len, FT_GCP_MAX_BODY);
         root = json_parse_object(body ? body : "", len, secret_name);
         if (!root)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "%s answer is unusable: it is not a JSON object",
-                            what);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "%s answer is unusable: it is not a JSON object",
+                                    what);
         dup = duplicate_member(root, names, n_names);
         if (dup) {
                 json_free_secret(root, secret_name);
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "%s answer is unusable: it has \"%s\" twice", what,
-                            dup);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "%s answer is unusable: it has \"%s\" twice", what, dup);
         }
         *ret = root;
         return 0;
@@ -844,31 +675,33 @@ static int sts_answer(const cJSON *root, int64_t now, struct ft_access_token **r
         int r;
 
         if (!token)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: it has no "
-                            "access_token string");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: it has no "
+                                    "access_token string");
         if (!access_token_text_ok(token))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: its access_token "
-                            "is empty, longer than %d bytes or holds characters a bearer token cannot contain",
-                            GCP_ACCESS_TOKEN_MAX);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: its access_token "
+                                    "is empty, longer than %d bytes or holds characters a bearer token cannot contain",
+                                    GCP_ACCESS_TOKEN_MAX);
         /* Other token types need proof of possession: a bearer header would not work, and should not. */
         if (type && !(cJSON_IsString(type) && type->valuestring && strcasecmp(type->valuestring, "Bearer") == 0))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: its token_type "
-                            "is %s, not Bearer",
-                            cJSON_IsString(type) ? show_str(shown, sizeof(shown), type->valuestring) : "not a string");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "Google STS answer is unusable: its token_type is %s, not Bearer",
+                                    cJSON_IsString(type) ? show_str(shown, sizeof(shown), type->valuestring)
+                                                         : "not a string");
         if (issued && !(cJSON_IsString(issued) && issued->valuestring &&
                         strcmp(issued->valuestring, GCP_TOKEN_TYPE_ACCESS) == 0))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: its "
-                            "issued_token_type is %s, not " GCP_TOKEN_TYPE_ACCESS,
-                            cJSON_IsString(issued) ? show_str(shown, sizeof(shown), issued->valuestring)
-                                                   : "not a string");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: its "
+                                    "issued_token_type is %s, not " GCP_TOKEN_TYPE_ACCESS,
+                                    cJSON_IsString(issued) ? show_str(shown, sizeof(shown), issued->valuestring)
+                                                           : "not a string");
         if (!expires_in_value(cJSON_GetObjectItemCaseSensitive(root, "expires_in"), &expires_in))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "Google STS answer is unusable: its expires_in is "
-                            "missing or not a whole number of seconds between 1 and %d", GCP_EXPIRES_IN_MAX);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "Google STS answer is unusable: its expires_in is missing or not a whole number "
+                                    "of seconds between 1 and %d", GCP_EXPIRES_IN_MAX);
         if (now < 0 || now > INT64_MAX - GCP_EXPIRES_IN_MAX)
                 return -EINVAL;
         r = access_token_new(token, now + expires_in, ret);
         if (r < 0)
-                return fail(diag, r, FT_RETRY_BACKOFF, "cannot keep the Google STS token: out of memory");
+                return ft_diag_fail(diag, r, FT_RETRY_BACKOFF, "cannot keep the Google STS token: out of memory");
         return 0;
 }
 
@@ -897,21 +730,21 @@ static int generate_answer(const cJSON *root, struct ft_access_token **ret, stru
         int r;
 
         if (!token)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "generateAccessToken answer is unusable: it has no "
-                            "accessToken string");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "generateAccessToken answer is unusable: it has no accessToken string");
         if (!access_token_text_ok(token))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "generateAccessToken answer is unusable: its "
-                            "accessToken is empty, longer than %d bytes or holds characters a bearer token cannot "
-                            "contain", GCP_ACCESS_TOKEN_MAX);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "generateAccessToken answer is unusable: its accessToken is empty, longer than "
+                                    "%d bytes or holds characters a bearer token cannot contain", GCP_ACCESS_TOKEN_MAX);
         if (!expire)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "generateAccessToken answer is unusable: it has no "
-                            "expireTime string");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "generateAccessToken answer is unusable: it has no expireTime string");
         if (ft_time_parse_iso8601(expire, strlen(expire), &expires_at) < 0 || expires_at <= 0)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "generateAccessToken answer is unusable: its "
-                            "expireTime %s is not an RFC 3339 time", show_str(shown, sizeof(shown), expire));
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "generateAccessToken answer is unusable: its "
+                                    "expireTime %s is not an RFC 3339 time", show_str(shown, sizeof(shown), expire));
         r = access_token_new(token, expires_at, ret);
         if (r < 0)
-                return fail(diag, r, FT_RETRY_BACKOFF, "cannot keep the service account token: out of memory");
+                return ft_diag_fail(diag, r, FT_RETRY_BACKOFF, "cannot keep the service account token: out of memory");
         return 0;
 }
 
@@ -1015,8 +848,8 @@ static bool has_word(const struct explain *x, const char *word)
         size_t n = strlen(word);
 
         for (const char *p = strstr(x->lower, word); p; p = strstr(p + 1, word)) {
-                bool left = p == x->lower || !is_alnum((unsigned char)p[-1]);
-                bool right = !is_alnum((unsigned char)p[n]);
+                bool left = p == x->lower || !ft_text_is_alnum((unsigned char)p[-1]);
+                bool right = !ft_text_is_alnum((unsigned char)p[n]);
                 if (left && right)
                         return true;
         }
@@ -1030,7 +863,7 @@ static void put_value(struct ft_strbuf *b, const char *s, const char *fallback)
         if (!s || !*s)
                 ft_strbuf_puts(b, fallback);
         else
-                ft_strbuf_puts(b, show(shown, sizeof(shown), s, strlen(s), SHOW_VALUE_MAX, false));
+                ft_strbuf_puts(b, ft_text_show(shown, sizeof(shown), s, strlen(s), SHOW_VALUE_MAX));
 }
 
 /* A value Google sent (an error code or status): shown with token-like strings removed. */
@@ -1038,7 +871,7 @@ static void put_upstream(struct ft_strbuf *b, const char *s)
 {
         char shown[SHOW_VALUE_MAX + 5];
 
-        ft_strbuf_puts(b, show(shown, sizeof(shown), s, strlen(s), 64, true));
+        ft_strbuf_puts(b, ft_text_show_redacted(shown, sizeof(shown), s, strlen(s), 64));
 }
 
 static void put_audience(const struct explain *x)
@@ -1509,15 +1342,16 @@ void ft_gcp_explain_error(long status, const char *body, size_t len, const struc
                 retry = FT_RETRY_BACKOFF;
         if (upstream)
                 ft_strbuf_printf(&b, "; Google says: \"%s\"",
-                                 show(shown, sizeof(shown), upstream, strlen(upstream), SHOW_MESSAGE_MAX, true));
+                                 ft_text_show_redacted(shown, sizeof(shown), upstream, strlen(upstream),
+                                                       SHOW_MESSAGE_MAX));
 
         if (b.oom || !b.p)
-                diag_put(diag, oom_msg, sizeof(oom_msg) - 1);
+                ft_diag_put(diag, oom_msg, sizeof(oom_msg) - 1);
         else
-                diag_put(diag, b.p, b.len);
+                ft_diag_put(diag, b.p, b.len);
         code = err.error ? err.error : err.status;
         if (code)
-                show(diag->code, sizeof(diag->code), code, strlen(code), sizeof(diag->code) - 5, true);
+                ft_text_show_redacted(diag->code, sizeof(diag->code), code, strlen(code), sizeof(diag->code) - 5);
         diag->retry = retry;
         diag->http_status = status;
         ft_strbuf_done(&b);

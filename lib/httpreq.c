@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "text.h"
+
 /* One line of the head: its content without CR LF (or LF), and where the next line starts. */
 struct line {
         const char *p;
@@ -46,45 +48,18 @@ static int reject(int *status, int code)
         return -EBADMSG;
 }
 
-static bool is_alpha(int c)
-{
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
-static bool is_digit(int c)
-{
-        return c >= '0' && c <= '9';
-}
-
-static int hex_value(int c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        return -1;
-}
-
 /* The octet of "%XY" given X and Y, or -1 when either is no hex digit. */
 static int pct_octet(char x, char y)
 {
-        int hi = hex_value((unsigned char)x), lo = hex_value((unsigned char)y);
+        int hi = ft_text_hex_value((unsigned char)x), lo = ft_text_hex_value((unsigned char)y);
 
         return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
-}
-
-/* RFC 9110 §5.6.2 tchar: what methods and field names are made of. */
-static bool is_tchar(int c)
-{
-        return is_alpha(c) || is_digit(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 /* RFC 3986 unreserved and sub-delims. */
 static bool is_unreserved(int c)
 {
-        return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+        return ft_text_is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 static bool is_sub_delim(int c)
@@ -154,7 +129,7 @@ static int find_line(const char *buf, size_t len, size_t start, size_t max_len, 
  */
 static int parse_version(const char *v, size_t n, int *ret_minor, int *status)
 {
-        if (n != 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' || !is_digit(v[7]))
+        if (n != 8 || memcmp(v, "HTTP/", 5) != 0 || !ft_text_is_digit(v[5]) || v[6] != '.' || !ft_text_is_digit(v[7]))
                 return reject(status, 400);
         if (v[5] != '1')
                 return reject(status, 505);
@@ -194,7 +169,7 @@ static bool is_valid_host(const char *s, size_t n)
         if (s[i] != ':')
                 return false;
         for (i++; i < n; i++)
-                if (!is_digit(s[i]))
+                if (!ft_text_is_digit(s[i]))
                         return false;
         return true;
 }
@@ -340,7 +315,7 @@ static int parse_request_line(const struct line *l, struct ft_http_req *req, int
         if (method_len == 0)
                 return reject(status, 400);
         for (size_t i = 0; i < method_len; i++)
-                if (!is_tchar((unsigned char)l->p[i]))
+                if (!ft_text_is_tchar((unsigned char)l->p[i]))
                         return reject(status, 400);
         /* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
         if (method_len == 3 && memcmp(l->p, "GET", 3) == 0)
@@ -391,7 +366,7 @@ static bool parse_qvalue(const char *s, size_t n, unsigned *ret)
         if (n > 1 && s[1] != '.')
                 return false;
         for (size_t i = 2; i < n; i++, scale /= 10) {
-                if (!is_digit(s[i]))
+                if (!ft_text_is_digit(s[i]))
                         return false;
                 v += (unsigned)(s[i] - '0') * scale;
         }
@@ -466,7 +441,7 @@ static int check_content_length(const char *v, size_t n, struct head *h, int *st
                 return reject(status, 400);
         h->content_length_seen = true;
         for (size_t i = 0; i < n; i++) {
-                if (!is_digit(v[i]))
+                if (!ft_text_is_digit(v[i]))
                         return reject(status, 400);
                 nonzero |= v[i] != '0';
         }
@@ -494,7 +469,7 @@ static int parse_field_line(const struct line *l, struct head *h, int *status)
                 return reject(status, 400);
         /* This also refuses whitespace before the colon (RFC 9112 §5.1: MUST 400). */
         for (const char *q = p; q < colon; q++)
-                if (!is_tchar((unsigned char)*q))
+                if (!ft_text_is_tchar((unsigned char)*q))
                         return reject(status, 400);
         for (v = colon + 1; v < end && is_ows(*v); v++)
                 ;
@@ -597,7 +572,7 @@ static bool pct_well_formed(const char *s)
 {
         for (; *s; s++)
                 if (*s == '%') {
-                        if (hex_value((unsigned char)s[1]) < 0 || hex_value((unsigned char)s[2]) < 0)
+                        if (ft_text_hex_value((unsigned char)s[1]) < 0 || ft_text_hex_value((unsigned char)s[2]) < 0)
                                 return false;
                         s += 2;
                 }

@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text.h"
+
 struct ini_line {
         const char *filename;
         unsigned number;
@@ -68,43 +70,6 @@ static bool is_key_char(unsigned char c)
         return is_name_char(c) || c == ':' || c == '/' || c == '+' || c == '@' || c >= 0x80;
 }
 
-/*
- * The length of the well-formed UTF-8 sequence at p (at most n bytes), or 0.
- * Overlong forms, surrogates, code points past U+10FFFF and the C1 controls
- * U+0080..U+009F are refused.
- */
-static size_t utf8_sequence(const unsigned char *p, size_t n)
-{
-        uint32_t cp;
-        size_t len;
-
-        if (p[0] < 0x80)
-                return 1;
-        if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-                len = 2;
-                cp = p[0] & 0x1f;
-        } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-                len = 3;
-                cp = p[0] & 0x0f;
-        } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-                len = 4;
-                cp = p[0] & 0x07;
-        } else {
-                return 0;
-        }
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-                return 0;
-        return len;
-}
-
 static int check_bytes(const struct ini_line *l, struct ft_diag *diag)
 {
         const unsigned char *p = (const unsigned char *)l->buf;
@@ -117,7 +82,7 @@ static int check_bytes(const struct ini_line *l, struct ft_diag *diag)
                         return line_error(diag, l, "NUL byte at column %zu", i + 1);
                 if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
                         return line_error(diag, l, "control character 0x%02x at column %zu", p[i], i + 1);
-                n = utf8_sequence(p + i, l->len - i);
+                n = ft_text_utf8_len_no_c1(p + i, l->len - i);
                 if (n == 0)
                         return line_error(diag, l, "invalid UTF-8 (or a C1 control character) at column %zu",
                                           i + 1);

@@ -17,6 +17,7 @@
 
 #include "crypto.h"
 #include "httpmsg.h"
+#include "text.h"
 #include "timeutil.h"
 
 /* 9999-12-31T23:59:59Z: a NumericDate past it is not a date but an attack on arithmetic. */
@@ -33,40 +34,13 @@
 #define P384_LEN 48
 #define URL_MAX 2048
 
-static int fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
-/* Fill the diagnosis (when there is one) and return err, so callers can `return fail(...)`. */
-static int fail(struct ft_diag *diag, int err, enum ft_retry retry, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (diag) {
-                va_start(ap, fmt);
-                vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
-                va_end(ap);
-                diag->retry = retry;
-        }
-        return err;
-}
-
 /*
- * Claims and key ids are untrusted text quoted in diagnoses. Keep printable
- * ASCII, show anything else as '?' and cut long text, so a diagnosis stays
- * one readable line.
+ * Claims and key ids are untrusted text quoted in diagnoses, and none has a
+ * reason to hold anything but ASCII: quote them with the strictest rule.
  */
 static const char *printable(const char *s, char *buf, size_t size)
 {
-        size_t len = strlen(s), o = 0;
-
-        for (size_t i = 0; i < len && o + 1 < size; i++) {
-                unsigned char c = (unsigned char)s[i];
-                buf[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-        }
-        buf[o] = '\0';
-        if (o < len && o >= 3)
-                memcpy(buf + o - 3, "...", 3);
-        return buf;
+        return ft_text_ascii(buf, size, s, strlen(s));
 }
 
 static const char *json_string(const cJSON *obj, const char *name)
@@ -99,11 +73,6 @@ static cJSON *json_parse_object(const char *text, size_t len)
 
 /* ---- decoding ---- */
 
-static bool is_base64url_char(char c)
-{
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
 /*
  * A member named twice is refused: the relying party's parser may read the
  * other value than ours did (RFC 7515 section 5.2 allows only rejecting or
@@ -116,14 +85,15 @@ static int check_members(const cJSON *obj, const char *what, struct ft_diag *dia
 
         for (const cJSON *a = obj->child; a; a = a->next) {
                 if (++n > JWT_MAX_MEMBERS)
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s has more than %d members",
-                                    what, JWT_MAX_MEMBERS);
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s has more than %d members",
+                                            what, JWT_MAX_MEMBERS);
                 if (!a->string)
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is malformed", what);
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is malformed", what);
                 for (const cJSON *b = obj->child; b != a; b = b->next)
                         if (strcmp(a->string, b->string) == 0)
-                                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s names \"%s\" twice",
-                                            what, printable(a->string, shown, sizeof(shown)));
+                                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                                    "the token's %s names \"%s\" twice", what,
+                                                    printable(a->string, shown, sizeof(shown)));
         }
         return 0;
 }
@@ -140,12 +110,12 @@ static int decode_json_part(const char *part, size_t len, const char *what, cJSO
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is not base64url", what);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is not base64url", what);
         obj = json_parse_object((const char *)raw, raw_len);
         ft_wipe(raw, raw_len);
         free(raw);
         if (!obj)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is not a JSON object", what);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is not a JSON object", what);
         r = check_members(obj, what, diag);
         if (r < 0) {
                 cJSON_Delete(obj);
@@ -163,7 +133,8 @@ static int member_string(const cJSON *obj, const char *name, const char *what, c
         if (!it)
                 return 0;
         if (!cJSON_IsString(it))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s \"%s\" is not a string", what, name);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the token's %s \"%s\" is not a string", what, name);
         *ret = strdup(it->valuestring);
         return *ret ? 0 : -ENOMEM;
 }
@@ -177,12 +148,13 @@ static int claim_time(const cJSON *payload, const char *name, int64_t *ret, stru
         if (!it)
                 return 0;
         if (!cJSON_IsNumber(it))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s claim is not a number", name);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s claim is not a number", name);
         v = it->valuedouble;
         /* Written so that NaN fails too; the cast is safe once the range holds. */
         if (!(v >= 0 && v <= (double)JWT_TIME_MAX) || v != (double)(int64_t)v)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "the token's %s claim is not a whole number of seconds between 1970 and 9999", name);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the token's %s claim is not a whole number of seconds between 1970 and 9999",
+                                    name);
         *ret = (int64_t)v;
         return 0;
 }
@@ -196,7 +168,7 @@ static int claim_aud(const cJSON *payload, struct ft_jwt *j, struct ft_diag *dia
                 return 0;
         if (cJSON_IsString(it)) {
                 if (!*it->valuestring)
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's aud claim is empty");
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's aud claim is empty");
                 j->aud[0] = strdup(it->valuestring);
                 if (!j->aud[0])
                         return -ENOMEM;
@@ -204,22 +176,22 @@ static int claim_aud(const cJSON *payload, struct ft_jwt *j, struct ft_diag *dia
                 return 0;
         }
         if (!cJSON_IsArray(it))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "the token's aud claim is neither a string nor an array of strings");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the token's aud claim is neither a string nor an array of strings");
         for (const cJSON *a = it->child; a; a = a->next) {
                 if (n == FT_JWT_MAX_AUD)
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                                    "the token has more than %d audiences", FT_JWT_MAX_AUD);
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                            "the token has more than %d audiences", FT_JWT_MAX_AUD);
                 if (!cJSON_IsString(a) || !*a->valuestring)
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                                    "the token's aud array holds something other than a non-empty string");
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                            "the token's aud array holds something other than a non-empty string");
                 j->aud[n] = strdup(a->valuestring);
                 if (!j->aud[n])
                         return -ENOMEM;
                 j->n_aud = ++n;
         }
         if (n == 0)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's aud claim is an empty array");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's aud claim is an empty array");
         return 0;
 }
 
@@ -229,13 +201,14 @@ static int read_header(const cJSON *header, struct ft_jwt *j, struct ft_diag *di
 
         /* Extensions we would have to understand to process the token correctly (RFC 7515 4.1.11). */
         if (cJSON_GetObjectItemCaseSensitive(header, "crit"))
-                return fail(diag, -EBADMSG, FT_RETRY_SLOW,
-                            "the token's header names critical extensions (crit), which fedtokend does not know");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW,
+                                    "the token's header names critical extensions (crit), which fedtokend does not "
+                                    "know");
         r = member_string(header, "alg", "header member", &j->alg, diag);
         if (r < 0)
                 return r;
         if (!j->alg || !*j->alg)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's header has no alg");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's header has no alg");
         return member_string(header, "kid", "header member", &j->kid, diag);
 }
 
@@ -260,7 +233,8 @@ static int read_claims(const cJSON *payload, struct ft_jwt *j, struct ft_diag *d
         if (r < 0 || !aws)
                 return r;
         if (!cJSON_IsObject(aws))
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's \"" AWS_CLAIMS "\" claim is not an object");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the token's \"" AWS_CLAIMS "\" claim is not an object");
         r = check_members(aws, "\"" AWS_CLAIMS "\" claim", diag);
         if (r >= 0)
                 r = member_string(aws, "aws_account", "AWS claim", &j->aws_account, diag);
@@ -279,19 +253,19 @@ static int split_token(const char *token, size_t len, size_t *ret_dot1, size_t *
         for (size_t i = 0; i < len; i++) {
                 if (token[i] == '.') {
                         if (n == 2)
-                                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                                            "the token has more than three parts (an encrypted JWE?)");
+                                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                                    "the token has more than three parts (an encrypted JWE?)");
                         dots[n++] = i;
-                } else if (!is_base64url_char(token[i])) {
-                        return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                                    "the token holds a byte outside base64url at offset %zu", i);
+                } else if (!ft_text_is_base64url(token[i])) {
+                        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                            "the token holds a byte outside base64url at offset %zu", i);
                 }
         }
         if (n != 2)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "the token is not three dot-separated parts (header.payload.signature)");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the token is not three dot-separated parts (header.payload.signature)");
         if (dots[0] == 0 || dots[1] == dots[0] + 1)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's header or payload is empty");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's header or payload is empty");
         *ret_dot1 = dots[0];
         *ret_dot2 = dots[1];
         return 0;
@@ -307,10 +281,10 @@ int ft_jwt_decode(const char *token, size_t len, struct ft_jwt **ret, struct ft_
         if ((!token && len) || !ret)
                 return -EINVAL;
         if (len == 0)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token is empty");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token is empty");
         if (len > FT_JWT_MAX_LEN)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token is %zu bytes, more than the %d accepted",
-                            len, FT_JWT_MAX_LEN);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the token is %zu bytes, more than the %d accepted", len, FT_JWT_MAX_LEN);
         r = split_token(token, len, &dot1, &dot2, diag);
         if (r < 0)
                 return r;
@@ -328,7 +302,7 @@ int ft_jwt_decode(const char *token, size_t len, struct ft_jwt **ret, struct ft_
         if (r >= 0 && dot2 + 1 < len) {
                 r = ft_base64url_decode(token + dot2 + 1, len - dot2 - 1, &j->signature, &j->signature_len);
                 if (r < 0 && r != -ENOMEM)
-                        r = fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's signature is not base64url");
+                        r = ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's signature is not base64url");
         }
         if (r >= 0) {
                 j->signing_input = ft_strndup(token, dot2);
@@ -400,8 +374,8 @@ static int audience_missing(const struct ft_jwt *j, const char *want, struct ft_
                 }
                 o += (size_t)n;
         }
-        return fail(diag, -EKEYREJECTED, FT_RETRY_SLOW, "audience \"%s\" missing; token is for [%s]",
-                    printable(want, shown, sizeof(shown)), list);
+        return ft_diag_fail(diag, -EKEYREJECTED, FT_RETRY_SLOW, "audience \"%s\" missing; token is for [%s]",
+                            printable(want, shown, sizeof(shown)), list);
 }
 
 int ft_jwt_check(const struct ft_jwt *j, int64_t now, int64_t min_remaining, int64_t skew,
@@ -413,30 +387,30 @@ int ft_jwt_check(const struct ft_jwt *j, int64_t now, int64_t min_remaining, int
         if (!j || now < 0 || min_remaining < 0 || skew < 0 || (n_audiences && !audiences))
                 return -EINVAL;
         if (!j->exp)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token has no exp claim");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token has no exp claim");
         ft_time_format_rfc3339(j->exp, when);
         if (j->exp <= now)
-                return fail(diag, -EKEYEXPIRED, FT_RETRY_NOW, "the token expired at %s (%lld s ago)", when,
-                            (long long)(now - j->exp));
+                return ft_diag_fail(diag, -EKEYEXPIRED, FT_RETRY_NOW, "the token expired at %s (%lld s ago)", when,
+                                    (long long)(now - j->exp));
         if (j->exp - now < min_remaining)
-                return fail(diag, -EKEYEXPIRED, FT_RETRY_NOW,
-                            "the token expires at %s and has only %lld s left, less than the %lld s required",
-                            when, (long long)(j->exp - now), (long long)min_remaining);
+                return ft_diag_fail(diag, -EKEYEXPIRED, FT_RETRY_NOW,
+                                    "the token expires at %s and has only %lld s left, less than the %lld s required",
+                                    when, (long long)(j->exp - now), (long long)min_remaining);
         /* A skew so large that now + skew overflows means "nothing is in the future". */
         if (__builtin_add_overflow(now, skew, &horizon))
                 horizon = INT64_MAX;
         if (j->iat > horizon) {
                 ft_time_format_rfc3339(j->iat, when);
-                return fail(diag, -EKEYREJECTED, FT_RETRY_SLOW,
-                            "the token was issued at %s, %lld s in the future (more than the %lld s of clock "
-                            "skew allowed): check this host's clock", when, (long long)(j->iat - now),
-                            (long long)skew);
+                return ft_diag_fail(diag, -EKEYREJECTED, FT_RETRY_SLOW,
+                                    "the token was issued at %s, %lld s in the future (more than the %lld s of clock "
+                                    "skew allowed): check this host's clock", when, (long long)(j->iat - now),
+                                    (long long)skew);
         }
         if (j->nbf > horizon) {
                 ft_time_format_rfc3339(j->nbf, when);
-                return fail(diag, -EKEYREJECTED, FT_RETRY_SLOW,
-                            "the token is not valid before %s, %lld s from now: check this host's clock", when,
-                            (long long)(j->nbf - now));
+                return ft_diag_fail(diag, -EKEYREJECTED, FT_RETRY_SLOW,
+                                    "the token is not valid before %s, %lld s from now: check this host's clock", when,
+                                    (long long)(j->nbf - now));
         }
         for (size_t i = 0; i < n_audiences; i++) {
                 if (!audiences[i])
@@ -472,30 +446,31 @@ int ft_oidc_parse_config(const char *body, size_t len, const char *expected_issu
         if ((!body && len) || !expected_issuer || !ret_jwks_uri)
                 return -EINVAL;
         if (len > FT_OIDC_CONFIG_MAX_LEN)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
-                            "the OpenID discovery document is %zu bytes, more than the %d accepted", len,
-                            FT_OIDC_CONFIG_MAX_LEN);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the OpenID discovery document is %zu bytes, more than the %d accepted", len,
+                                    FT_OIDC_CONFIG_MAX_LEN);
         root = json_parse_object(body ? body : "", len);
         if (!root)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the OpenID discovery document is not a JSON object");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the OpenID discovery document is not a JSON object");
         issuer = json_string(root, "issuer");
         jwks_uri = json_string(root, "jwks_uri");
         printable(expected_issuer, expected, sizeof(expected));
         /* The issuer must be the one asked for, byte for byte (OpenID Connect Discovery 4.3). */
         if (!issuer)
-                r = fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the OpenID discovery document of %s has no issuer",
-                         expected);
+                r = ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the OpenID discovery document of %s has no issuer",
+                                 expected);
         else if (strcmp(issuer, expected_issuer) != 0)
-                r = fail(diag, -EBADMSG, FT_RETRY_SLOW,
-                         "the OpenID discovery document names issuer \"%s\", not the expected \"%s\"",
-                         printable(issuer, shown, sizeof(shown)), expected);
+                r = ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW,
+                                 "the OpenID discovery document names issuer \"%s\", not the expected \"%s\"",
+                                 printable(issuer, shown, sizeof(shown)), expected);
         else if (!jwks_uri)
-                r = fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the OpenID discovery document of %s has no jwks_uri",
-                         expected);
+                r = ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                 "the OpenID discovery document of %s has no jwks_uri", expected);
         else if (!is_https_url(jwks_uri))
-                r = fail(diag, -EBADMSG, FT_RETRY_SLOW,
-                         "the OpenID discovery document of %s names jwks_uri \"%s\", which is not an https URL",
-                         expected, printable(jwks_uri, shown, sizeof(shown)));
+                r = ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW,
+                                 "the OpenID discovery document of %s names jwks_uri \"%s\", which is not an https URL",
+                                 expected, printable(jwks_uri, shown, sizeof(shown)));
         else if (!(*ret_jwks_uri = strdup(jwks_uri)))
                 r = -ENOMEM;
         else
@@ -687,17 +662,18 @@ static int verify_with_keys(const struct ft_jwt *j, bool rsa, const cJSON *keys,
                         break;
         }
         if (j->kid && !why[0])
-                return fail(diag, -EBADMSG, FT_RETRY_NOW,
-                            "no key in the JWKS (%zu keys) has the token's kid \"%s\": the issuer may have "
-                            "rotated its keys; fetch the JWKS again", n_keys, printable(j->kid, shown, sizeof(shown)));
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_NOW,
+                                    "no key in the JWKS (%zu keys) has the token's kid \"%s\": the issuer may have "
+                                    "rotated its keys; fetch the JWKS again", n_keys,
+                                    printable(j->kid, shown, sizeof(shown)));
         if (!why[0])
-                return fail(diag, -EBADMSG, FT_RETRY_SLOW, "the JWKS (%zu keys) has no %s key for the token's %s",
-                            n_keys, kty_wanted, j->alg);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW,
+                                    "the JWKS (%zu keys) has no %s key for the token's %s", n_keys, kty_wanted, j->alg);
         if (tried > 1)
-                return fail(diag, -EBADMSG, FT_RETRY_SLOW,
-                            "none of the JWKS's %zu %s keys verifies the token's signature (the last: %s)", tried,
-                            kty_wanted, why);
-        return fail(diag, -EBADMSG, FT_RETRY_SLOW, "the token's signature does not verify: %s", why);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW,
+                                    "none of the JWKS's %zu %s keys verifies the token's signature (the last: %s)",
+                                    tried, kty_wanted, why);
+        return ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW, "the token's signature does not verify: %s", why);
 }
 
 int ft_jwt_verify_jwks(const struct ft_jwt *j, const char *jwks, size_t jwks_len, struct ft_diag *diag)
@@ -717,23 +693,23 @@ int ft_jwt_verify_jwks(const struct ft_jwt *j, const char *jwks, size_t jwks_len
         else if (strcmp(j->alg, "ES384") == 0)
                 rsa = false;
         else
-                return fail(diag, -EBADMSG, FT_RETRY_SLOW,
-                            "the token's alg \"%s\" is not accepted: only RS256 and ES384 are",
-                            printable(j->alg, shown, sizeof(shown)));
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW,
+                                    "the token's alg \"%s\" is not accepted: only RS256 and ES384 are",
+                                    printable(j->alg, shown, sizeof(shown)));
         if (jwks_len > FT_JWKS_MAX_LEN)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the JWKS is %zu bytes, more than the %d accepted",
-                            jwks_len, FT_JWKS_MAX_LEN);
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
+                                    "the JWKS is %zu bytes, more than the %d accepted", jwks_len, FT_JWKS_MAX_LEN);
         root = json_parse_object(jwks ? jwks : "", jwks_len);
         if (!root)
-                return fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the JWKS is not a JSON object");
+                return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the JWKS is not a JSON object");
         keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
         for (const cJSON *k = cJSON_IsArray(keys) ? keys->child : NULL; k; k = k->next)
                 n++;
         if (!cJSON_IsArray(keys))
-                r = fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the JWKS has no keys array");
+                r = ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the JWKS has no keys array");
         else if (n > JWKS_MAX_KEYS)
-                r = fail(diag, -EBADMSG, FT_RETRY_SLOW, "the JWKS holds %zu keys, more than the %d accepted", n,
-                         JWKS_MAX_KEYS);
+                r = ft_diag_fail(diag, -EBADMSG, FT_RETRY_SLOW, "the JWKS holds %zu keys, more than the %d accepted", n,
+                                 JWKS_MAX_KEYS);
         else
                 r = verify_with_keys(j, rsa, keys, diag);
         cJSON_Delete(root);

@@ -7,6 +7,7 @@
 
 #include "awscreds.h"
 #include "crypto.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
@@ -46,23 +47,12 @@ struct query_pair {
         char *value;
 };
 
-static bool is_alnum(char c)
-{
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* RFC 9110 token characters: what a method or a header name may hold. */
-static bool is_tchar(char c)
-{
-        return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static bool is_token(const char *s)
 {
         if (!s || !*s)
                 return false;
         for (; *s; s++)
-                if (!is_tchar(*s))
+                if (!ft_text_is_tchar(*s))
                         return false;
         return true;
 }
@@ -85,7 +75,7 @@ static bool valid_scope_part(const char *s)
         for (n = 0; s[n]; n++) {
                 if (n >= SIGV4_SCOPE_PART_MAX)
                         return false;
-                if (!is_alnum(s[n]) && s[n] != '-' && s[n] != '_' && s[n] != '.')
+                if (!ft_text_is_alnum(s[n]) && s[n] != '-' && s[n] != '_' && s[n] != '.')
                         return false;
         }
         return n > 0;
@@ -98,7 +88,7 @@ static bool valid_access_key_id(const char *s)
         if (!s)
                 return false;
         for (n = 0; s[n]; n++)
-                if (n >= SIGV4_ACCESS_KEY_ID_MAX || !is_alnum(s[n]))
+                if (n >= SIGV4_ACCESS_KEY_ID_MAX || !ft_text_is_alnum(s[n]))
                         return false;
         return n > 0;
 }
@@ -115,17 +105,6 @@ static bool valid_amz_date(const char *s)
                s[8] == 'T' && all_digits(s + 9, 6) && s[15] == 'Z';
 }
 
-static int hex_value(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        return -1;
-}
-
 /*
  * Percent-decode n bytes into a new buffer. A '%' that is not followed by two
  * hex digits stays as it is, so it is re-encoded as %25 rather than refused.
@@ -140,8 +119,8 @@ static char *percent_decode(const char *s, size_t n, size_t *ret_len)
         for (size_t i = 0; i < n; i++) {
                 int hi, lo;
 
-                if (s[i] == '%' && i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
-                    (lo = hex_value(s[i + 2])) >= 0) {
+                if (s[i] == '%' && i + 2 < n && (hi = ft_text_hex_value(s[i + 1])) >= 0 &&
+                    (lo = ft_text_hex_value(s[i + 2])) >= 0) {
                         out[o++] = (char)(hi << 4 | lo);
                         i += 2;
                 } else {

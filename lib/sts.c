@@ -11,6 +11,7 @@
 #include <expat.h>
 
 #include "awscreds.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define STS_API_VERSION "2011-06-15"
@@ -53,129 +54,9 @@
 /* ------------------------------------------------------------------------ */
 /* Text helpers                                                             */
 
-/*
- * Length of the UTF-8 sequence at p (at most `avail` bytes) and its code
- * point; -1 for an invalid, overlong or truncated sequence or a surrogate.
- */
-static int utf8_next(const unsigned char *p, size_t avail, uint32_t *ret_cp)
-{
-        static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-        uint32_t cp;
-        int len;
-
-        if (avail == 0)
-                return -1;
-        if (p[0] < 0x80) {
-                *ret_cp = p[0];
-                return 1;
-        }
-        if ((p[0] & 0xe0) == 0xc0) {
-                cp = p[0] & 0x1f;
-                len = 2;
-        } else if ((p[0] & 0xf0) == 0xe0) {
-                cp = p[0] & 0x0f;
-                len = 3;
-        } else if ((p[0] & 0xf8) == 0xf0) {
-                cp = p[0] & 0x07;
-                len = 4;
-        } else {
-                return -1;
-        }
-        if ((size_t)len > avail)
-                return -1;
-        for (int i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return -1;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return -1;
-        *ret_cp = cp;
-        return len;
-}
-
-static bool is_control(uint32_t cp)
-{
-        return cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
-}
-
-/*
- * Number of characters in `s` when it is UTF-8 text without control
- * characters; -EILSEQ otherwise. STS counts its length limits in characters.
- */
-static int text_chars(const char *s, size_t *ret)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t avail = strlen(s), n = 0;
-
-        while (avail > 0) {
-                uint32_t cp;
-                int len = utf8_next(p, avail, &cp);
-
-                if (len < 0 || is_control(cp))
-                        return -EILSEQ;
-                p += len;
-                avail -= (size_t)len;
-                n++;
-        }
-        *ret = n;
-        return 0;
-}
-
-/*
- * A printable excerpt of a configured or untrusted value for a diagnosis:
- * at most `max` bytes, control characters and invalid UTF-8 replaced by '?',
- * never cut inside a character, "..." when shortened.
- */
-static const char *show(char *buf, size_t size, const char *s, size_t len, size_t max)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t o = 0, i = 0;
-
-        if (max > size - 4)
-                max = size - 4;
-        while (i < len) {
-                uint32_t cp;
-                int n = utf8_next(p + i, len - i, &cp);
-
-                if (n < 0 || is_control(cp)) {
-                        if (o + 1 > max)
-                                break;
-                        buf[o++] = '?';
-                        i += n < 0 ? 1 : (size_t)n;
-                        continue;
-                }
-                if (o + (size_t)n > max)
-                        break;
-                memcpy(buf + o, p + i, (size_t)n);
-                o += (size_t)n;
-                i += (size_t)n;
-        }
-        if (i < len) {
-                memcpy(buf + o, "...", 3);
-                o += 3;
-        }
-        buf[o] = '\0';
-        return buf;
-}
-
 static const char *show_str(char *buf, size_t size, const char *s)
 {
-        return show(buf, size, s, strlen(s), SHOW_VALUE_MAX);
-}
-
-/* Copy a finished sentence into diag->msg, cutting at a character boundary. */
-static void diag_put(struct ft_diag *diag, const char *s, size_t len)
-{
-        size_t n = len;
-
-        if (n >= sizeof(diag->msg)) {
-                n = sizeof(diag->msg) - 1;
-                while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        memcpy(diag->msg, s, n);
-        diag->msg[n] = '\0';
+        return ft_text_show(buf, size, s, strlen(s), SHOW_VALUE_MAX);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -340,7 +221,7 @@ static int check_audiences(const struct ft_gwit_params *p, struct ft_diag *diag)
                 if (!a || !*a)
                         return ft_diag_set(diag, "audience %zu is empty: STS needs 1 to %d characters",
                                            i + 1, STS_AUDIENCE_MAX_CHARS);
-                if (text_chars(a, &chars) < 0)
+                if (ft_text_chars(a, &chars) < 0)
                         return ft_diag_set(diag, "audience '%s' is not UTF-8 text or contains a control "
                                            "character", show_str(shown, sizeof(shown), a));
                 if (chars > STS_AUDIENCE_MAX_CHARS)
@@ -360,7 +241,7 @@ static int check_tag(const struct ft_sts_tag *t, size_t i, struct ft_diag *diag)
                 return ft_diag_set(diag, "request tag %zu has an empty key: STS needs 1 to %d characters",
                                    i + 1, STS_TAG_KEY_MAX_CHARS);
         show_str(shown_key, sizeof(shown_key), t->key);
-        if (text_chars(t->key, &chars) < 0)
+        if (ft_text_chars(t->key, &chars) < 0)
                 return ft_diag_set(diag, "request tag key '%s' is not UTF-8 text or contains a control character",
                                    shown_key);
         if (chars > STS_TAG_KEY_MAX_CHARS)
@@ -373,7 +254,7 @@ static int check_tag(const struct ft_sts_tag *t, size_t i, struct ft_diag *diag)
         if (!t->value)
                 return ft_diag_set(diag, "request tag '%s' has no value (an empty value is allowed)", shown_key);
         show_str(shown_value, sizeof(shown_value), t->value);
-        if (text_chars(t->value, &chars) < 0)
+        if (ft_text_chars(t->value, &chars) < 0)
                 return ft_diag_set(diag, "value '%s' of request tag '%s' is not UTF-8 text or contains a control "
                                    "character", shown_value, shown_key);
         if (chars > STS_TAG_VALUE_MAX_CHARS)
@@ -680,7 +561,7 @@ static void XMLCALL xml_on_start(void *userdata, const XML_Char *name, const XML
         }
         d->path_at[d->depth++] = d->path_len;
         if (d->depth == 1)
-                show(d->root, sizeof(d->root), local, n, sizeof(d->root) - 4);
+                ft_text_show(d->root, sizeof(d->root), local, n, sizeof(d->root) - 4);
         /* Namespaces are ignored: matching is on local names, whatever the prefix. */
         if (d->overflow_depth)
                 return;
@@ -894,8 +775,8 @@ int ft_sts_parse_gwit(const char *body, size_t len, char **ret_token, int64_t *r
         if (ft_time_parse_iso8601(fields[1].text, fields[1].len, &expiration) < 0) {
                 char shown[SHOW_VALUE_MAX + 4];
                 r = ft_diag_set(diag, "GetWebIdentityToken answer from STS is unusable: <Expiration> '%s' is "
-                                "not an ISO 8601 time", show(shown, sizeof(shown), fields[1].text,
-                                                             fields[1].len, SHOW_VALUE_MAX));
+                                "not an ISO 8601 time", ft_text_show(shown, sizeof(shown), fields[1].text,
+                                                                     fields[1].len, SHOW_VALUE_MAX));
                 goto out;
         }
         *ret_token = FT_TAKE_PTR(fields[0].text);
@@ -968,8 +849,8 @@ int ft_sts_parse_arwwi(const char *body, size_t len, struct ft_aws_creds **ret, 
                                   &expiration) < 0) {
                 char shown[SHOW_VALUE_MAX + 4];
                 r = ft_diag_set(diag, "%s answer from STS is unusable: <Expiration> '%s' is not an ISO 8601 "
-                                "time", what, show(shown, sizeof(shown), fields[ARWWI_EXPIRATION].text,
-                                                   fields[ARWWI_EXPIRATION].len, SHOW_VALUE_MAX));
+                                "time", what, ft_text_show(shown, sizeof(shown), fields[ARWWI_EXPIRATION].text,
+                                                           fields[ARWWI_EXPIRATION].len, SHOW_VALUE_MAX));
                 goto out;
         }
         c = ft_aws_creds_new();
@@ -1183,7 +1064,7 @@ static void put_value(struct ft_strbuf *b, const char *s)
 {
         char shown[256 + 4];
 
-        ft_strbuf_puts(b, show(shown, sizeof(shown), s, strlen(s), 256));
+        ft_strbuf_puts(b, ft_text_show(shown, sizeof(shown), s, strlen(s), 256));
 }
 
 static void put_placeholder(struct ft_strbuf *b, const char *name, size_t len, const struct explain_args *a)
@@ -1328,17 +1209,18 @@ void ft_sts_explain_error(long status, const char *body, size_t len, const struc
         /* AWS's message names principals and actions, never a secret: quote it, tamed. */
         if (err.message && *err.message)
                 ft_strbuf_printf(&b, "; AWS says: \"%s\"",
-                                 show(shown, sizeof(shown), err.message, strlen(err.message), SHOW_MESSAGE_MAX));
+                                 ft_text_show(shown, sizeof(shown), err.message, strlen(err.message),
+                                              SHOW_MESSAGE_MAX));
         if (err.request_id && *err.request_id)
                 ft_strbuf_printf(&b, " (request id %s)",
-                                 show(shown, sizeof(shown), err.request_id, strlen(err.request_id), 64));
+                                 ft_text_show(shown, sizeof(shown), err.request_id, strlen(err.request_id), 64));
 
         if (b.oom || !b.p)
-                diag_put(diag, oom_msg, sizeof(oom_msg) - 1);
+                ft_diag_put(diag, oom_msg, sizeof(oom_msg) - 1);
         else
-                diag_put(diag, b.p, b.len);
+                ft_diag_put(diag, b.p, b.len);
         if (have_code)
-                show(diag->code, sizeof(diag->code), err.code, strlen(err.code), sizeof(diag->code) - 4);
+                ft_text_show(diag->code, sizeof(diag->code), err.code, strlen(err.code), sizeof(diag->code) - 4);
         diag->retry = retry;
         diag->http_status = status;
         ft_strbuf_done(&b);

@@ -7,9 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cjson/cJSON.h>
-
 #include "ini.h"
+#include "json.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -351,58 +350,18 @@ int ft_aws_config_region(const char *text, size_t len, const char *profile, char
 
 /* ---- credentials JSON (IMDS, container, Pod Identity) ---- */
 
-static const char *json_string(const cJSON *obj, const char *name)
-{
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-        return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
 /* The credential strings must not linger in freed memory once the tree is gone. */
-static void json_wipe_secrets(cJSON *root)
+static void json_free_secret(cJSON *root)
 {
         static const char *const secret_names[] = { "AccessKeyId", "SecretAccessKey", "Token" };
 
-        for (cJSON *it = root ? root->child : NULL; it; it = it->next) {
-                if (!it->string || !cJSON_IsString(it) || !it->valuestring)
-                        continue;
-                for (size_t i = 0; i < FT_ELEMENTSOF(secret_names); i++)
-                        if (strcmp(it->string, secret_names[i]) == 0)
-                                ft_wipe(it->valuestring, strlen(it->valuestring));
-        }
-}
-
-static void json_free_secret(cJSON *root)
-{
-        json_wipe_secrets(root);
-        cJSON_Delete(root);
-}
-
-/* One JSON object and nothing after it but white space: a second document is refused, not ignored. */
-static cJSON *json_parse_object(const char *text, size_t len)
-{
-        const char *end = NULL;
-        cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-
-        if (!root)
-                return NULL;
-        for (size_t i = (size_t)(end - text); i < len; i++) {
-                if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
-                        json_free_secret(root);
-                        return NULL;
-                }
-        }
-        if (!cJSON_IsObject(root)) {
-                json_free_secret(root);
-                return NULL;
-        }
-        return root;
+        ft_json_free_secrets(root, secret_names, FT_ELEMENTSOF(secret_names));
 }
 
 /* An optional non-secret string (RoleArn, AccountId): kept when it is a sane one, else ignored. */
 static int json_optional_copy(const cJSON *root, const char *name, char **ret)
 {
-        const char *s = json_string(root, name);
+        const char *s = ft_json_string(root, name);
 
         if (!s || !*s || strlen(s) > 2048 || !is_credential_text(s))
                 return 0;
@@ -413,7 +372,7 @@ static int json_optional_copy(const cJSON *root, const char *name, char **ret)
 /* A {"Code": ..., "Message": ...} answer, or Code other than "Success": the endpoint's own refusal. */
 static int explain_refusal(const cJSON *root, struct ft_diag *diag)
 {
-        const char *code = json_string(root, "Code"), *message = json_string(root, "Message");
+        const char *code = ft_json_string(root, "Code"), *message = ft_json_string(root, "Message");
         char shown_code[96], shown_message[512];
 
         ft_text_ascii(shown_message, sizeof(shown_message), message ? message : "", message ? strlen(message) : 0);
@@ -443,26 +402,26 @@ static int creds_from_json(const cJSON *root, struct ft_aws_creds **ret, struct 
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer's Code is not a string");
         if (code && strcmp(code->valuestring, "Success") != 0)
                 return explain_refusal(root, diag);
-        if (!cJSON_GetObjectItemCaseSensitive(root, "AccessKeyId") && json_string(root, "Message"))
+        if (!cJSON_GetObjectItemCaseSensitive(root, "AccessKeyId") && ft_json_string(root, "Message"))
                 return explain_refusal(root, diag);
         for (size_t i = 0; i < FT_ELEMENTSOF(required); i++)
-                if (!json_string(root, required[i]))
+                if (!ft_json_string(root, required[i]))
                         return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer has no %s string",
                                             required[i]);
-        r = check_credential_text(json_string(root, "AccessKeyId"), where, "AccessKeyId", diag);
+        r = check_credential_text(ft_json_string(root, "AccessKeyId"), where, "AccessKeyId", diag);
         if (r >= 0)
-                r = check_credential_text(json_string(root, "SecretAccessKey"), where, "SecretAccessKey", diag);
+                r = check_credential_text(ft_json_string(root, "SecretAccessKey"), where, "SecretAccessKey", diag);
         if (r >= 0)
-                r = check_credential_text(json_string(root, "Token"), where, "Token", diag);
+                r = check_credential_text(ft_json_string(root, "Token"), where, "Token", diag);
         if (r < 0)
                 return -EBADMSG;
-        expiration = json_string(root, "Expiration");
+        expiration = ft_json_string(root, "Expiration");
         if (ft_time_parse_iso8601(expiration, strlen(expiration), &expires) < 0 || expires <= 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
                                     "the credentials answer's Expiration \"%s\" is not an RFC 3339 time",
                                     ft_text_ascii(shown, sizeof(shown), expiration, strlen(expiration)));
-        r = creds_new(json_string(root, "AccessKeyId"), json_string(root, "SecretAccessKey"),
-                      json_string(root, "Token"), expires, &c);
+        r = creds_new(ft_json_string(root, "AccessKeyId"), ft_json_string(root, "SecretAccessKey"),
+                      ft_json_string(root, "Token"), expires, &c);
         if (r >= 0)
                 r = json_optional_copy(root, "RoleArn", &c->role_arn);
         if (r >= 0)
@@ -477,7 +436,7 @@ static int creds_from_json(const cJSON *root, struct ft_aws_creds **ret, struct 
 
 int ft_aws_creds_parse_json(const char *body, size_t len, struct ft_aws_creds **ret, struct ft_diag *diag)
 {
-        cJSON *root;
+        cJSON *root = NULL;
         int r;
 
         if ((!body && len) || !ret)
@@ -486,8 +445,7 @@ int ft_aws_creds_parse_json(const char *body, size_t len, struct ft_aws_creds **
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
                                     "the credentials answer is %zu bytes, more than the %d a credentials document "
                                     "can be", len, CREDS_JSON_MAX);
-        root = json_parse_object(body ? body : "", len);
-        if (!root)
+        if (ft_json_parse_object(body, len, &root) < 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the credentials answer is not a JSON object");
         r = creds_from_json(root, ret, diag);
         json_free_secret(root);

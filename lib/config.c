@@ -649,19 +649,14 @@ static const void *cfield_at(const void *obj, size_t offset)
 
 /* ---- setting one value ---- */
 
-/* A value as messages quote it: at most SHOW_MAX bytes, cut on a character boundary. */
+/*
+ * A value as messages quote it: at most SHOW_MAX bytes, cut on a character
+ * boundary, control characters and invalid bytes shown as '?'. Values from
+ * the environment reach here unchecked.
+ */
 static const char *show(const char *v, char buf[static SHOW_MAX + 4])
 {
-        size_t n = strlen(v);
-
-        if (n <= SHOW_MAX)
-                return v;
-        n = SHOW_MAX;
-        while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
-                n--;
-        memcpy(buf, v, n);
-        memcpy(buf + n, "...", 4);
-        return buf;
+        return ft_text_show(buf, SHOW_MAX + 4, v, strlen(v), SHOW_MAX);
 }
 
 static int set_string(void *obj, const struct key_def *k, const char *value, const char *where,

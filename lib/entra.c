@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
+#include "json.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -296,34 +297,6 @@ static void form_encode(struct ft_strbuf *b, const char *s)
         }
 }
 
-static int make_request(const char *url, const struct ft_strbuf *body, struct ft_request **ret)
-{
-        struct ft_request *req = NULL;
-        _cleanup_free_ char *host = NULL;
-        struct ft_url u;
-        int r;
-
-        r = ft_url_split(url, &u);
-        if (r < 0)
-                return r;
-        r = ft_url_host_header(&u, &host);
-        if (r < 0)
-                return r;
-        r = ft_request_new(&req, "POST", url);
-        if (r >= 0)
-                r = ft_request_add_header(req, "Host", host);
-        if (r >= 0)
-                r = ft_request_add_header(req, "Content-Type", ENTRA_FORM_TYPE);
-        if (r >= 0)
-                r = ft_request_set_body(req, body->p, body->len);
-        if (r < 0) {
-                ft_request_free(req);
-                return r;
-        }
-        *ret = req;
-        return 0;
-}
-
 int ft_entra_build(const struct ft_entra_params *p, struct ft_request **ret, struct ft_diag *diag)
 {
         struct ft_strbuf url = { .max = AUTHORITY_MAX + DOMAIN_MAX + 64 };
@@ -369,7 +342,7 @@ int ft_entra_build(const struct ft_entra_params *p, struct ft_request **ret, str
         if (url.oom || body.oom)
                 r = -ENOMEM;
         else
-                r = make_request(url.p, &body, ret);
+                r = ft_request_new_post(ret, url.p, ENTRA_FORM_TYPE, body.p, body.len);
         ft_strbuf_done(&url);
         ft_strbuf_done(&body);
         if (r < 0)
@@ -380,33 +353,6 @@ int ft_entra_build(const struct ft_entra_params *p, struct ft_request **ret, str
 
 /* ------------------------------------------------------------------------ */
 /* JSON                                                                     */
-
-/*
- * One JSON object and nothing after it but white space. A NUL byte is
- * refused first: JSON text has none, and cJSON would end a string at it.
- */
-static cJSON *json_parse_object(const char *text, size_t len)
-{
-        const char *end = NULL;
-        cJSON *root;
-
-        if (len == 0 || memchr(text, '\0', len))
-                return NULL;
-        root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-        if (!root)
-                return NULL;
-        for (size_t i = (size_t)(end - text); i < len; i++) {
-                if (!strchr(" \t\r\n", text[i])) {
-                        cJSON_Delete(root);
-                        return NULL;
-                }
-        }
-        if (!cJSON_IsObject(root)) {
-                cJSON_Delete(root);
-                return NULL;
-        }
-        return root;
-}
 
 /* The member `name`, or NULL; *ret_dup is set when it appears more than once. */
 static const cJSON *json_member(const cJSON *obj, const char *name, bool *ret_dup)
@@ -424,13 +370,6 @@ static const cJSON *json_member(const cJSON *obj, const char *name, bool *ret_du
         return found;
 }
 
-static const char *json_string(const cJSON *obj, const char *name)
-{
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-        return cJSON_IsString(it) && it->valuestring ? it->valuestring : NULL;
-}
-
 /*
  * Tokens must not linger in freed memory once the tree is gone. Only
  * access_token is expected; refresh_token and id_token are wiped too in case
@@ -441,14 +380,7 @@ static void json_free_secrets(cJSON *root)
 {
         static const char *const secret_names[] = { "access_token", "refresh_token", "id_token" };
 
-        for (cJSON *it = root ? root->child : NULL; it; it = it->next) {
-                if (!it->string || !cJSON_IsString(it) || !it->valuestring)
-                        continue;
-                for (size_t i = 0; i < FT_ELEMENTSOF(secret_names); i++)
-                        if (strcmp(it->string, secret_names[i]) == 0)
-                                ft_wipe(it->valuestring, strlen(it->valuestring));
-        }
-        cJSON_Delete(root);
+        ft_json_free_secrets(root, secret_names, FT_ELEMENTSOF(secret_names));
 }
 
 /*
@@ -568,7 +500,7 @@ static int parse_token(const cJSON *root, int64_t now, struct ft_access_token **
 
 int ft_entra_parse(const char *body, size_t len, int64_t now, struct ft_access_token **ret, struct ft_diag *diag)
 {
-        cJSON *root;
+        cJSON *root = NULL;
         int r;
 
         if (!body || !ret)
@@ -577,8 +509,7 @@ int ft_entra_parse(const char *body, size_t len, int64_t now, struct ft_access_t
                 return ft_diag_fail(diag, -EMSGSIZE, FT_RETRY_BACKOFF,
                                     "Entra ID's token response is %zu bytes, more than the %d accepted", len,
                                     FT_ENTRA_MAX_BODY);
-        root = json_parse_object(body, len);
-        if (!root)
+        if (ft_json_parse_object(body, len, &root) < 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
                                     "Entra ID's token response is not a JSON object: a proxy may have answered in its "
                                     "place");
@@ -603,18 +534,17 @@ struct entra_error {
 static cJSON *parse_error_doc(const char *body, size_t len, struct entra_error *ret)
 {
         const cJSON *codes, *first;
-        cJSON *root;
+        cJSON *root = NULL;
 
         if (!body || len > FT_ENTRA_MAX_BODY)
                 return NULL;
-        root = json_parse_object(body, len);
-        if (!root)
+        if (ft_json_parse_object(body, len, &root) < 0)
                 return NULL;
-        ret->error = json_string(root, "error");
-        ret->description = json_string(root, "error_description");
-        ret->trace_id = json_string(root, "trace_id");
-        ret->correlation_id = json_string(root, "correlation_id");
-        ret->timestamp = json_string(root, "timestamp");
+        ret->error = ft_json_string(root, "error");
+        ret->description = ft_json_string(root, "error_description");
+        ret->trace_id = ft_json_string(root, "trace_id");
+        ret->correlation_id = ft_json_string(root, "correlation_id");
+        ret->timestamp = ft_json_string(root, "timestamp");
         codes = cJSON_GetObjectItemCaseSensitive(root, "error_codes");
         first = cJSON_IsArray(codes) ? codes->child : NULL;
         if (cJSON_IsNumber(first) && isfinite(first->valuedouble) && first->valuedouble == floor(first->valuedouble) &&
@@ -673,8 +603,9 @@ static void put_time(struct ft_strbuf *b, int64_t t)
         ft_strbuf_puts(b, when);
 }
 
-static void put_placeholder(struct ft_strbuf *b, const char *name, size_t len, const struct explain_args *a)
+static void put_placeholder(struct ft_strbuf *b, const char *name, size_t len, const void *arg)
 {
+        const struct explain_args *a = arg;
         const struct ft_entra_context *c = a->ctx;
         const struct ft_jwt *j = a->jwt;
 
@@ -711,21 +642,6 @@ static void put_placeholder(struct ft_strbuf *b, const char *name, size_t len, c
                 ft_strbuf_append(b, name - 1, len + 2);
         }
 #undef IS
-}
-
-static void expand(struct ft_strbuf *b, const char *tpl, const struct explain_args *a)
-{
-        while (*tpl) {
-                const char *open = strchr(tpl, '{'), *close;
-
-                if (!open || !(close = strchr(open, '}'))) {
-                        ft_strbuf_puts(b, tpl);
-                        return;
-                }
-                ft_strbuf_append(b, tpl, (size_t)(open - tpl));
-                put_placeholder(b, open + 1, (size_t)(close - open - 1), a);
-                tpl = close + 1;
-        }
 }
 
 #define FIC_NOT_FOUND                                                                                   \
@@ -850,7 +766,7 @@ static enum ft_retry explain_known(struct ft_strbuf *b, const struct entra_expla
         const struct ft_jwt *j = a->jwt;
         enum ft_retry retry = e->retry;
 
-        expand(b, e->text, a);
+        ft_text_expand(b, e->text, put_placeholder, a);
         switch (e->code) {
         case 70021:
                 if (a->ctx->recently_created) {
@@ -945,7 +861,7 @@ static enum ft_retry explain_oauth_error(struct ft_strbuf *b, const struct entra
 
         for (size_t i = 0; i < FT_ELEMENTSOF(classes); i++) {
                 if (strcmp(classes[i].error, err->error) == 0) {
-                        expand(b, classes[i].text, a);
+                        ft_text_expand(b, classes[i].text, put_placeholder, a);
                         return classes[i].retry;
                 }
         }

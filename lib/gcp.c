@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -328,27 +329,14 @@ static int post_request(const char *url, const char *content_type, const char *a
                         size_t body_len, struct ft_request **ret)
 {
         struct ft_request *req = NULL;
-        _cleanup_free_ char *host = NULL;
-        struct ft_url u;
         int r;
 
-        r = ft_url_split(url, &u);
+        r = ft_request_new_post(&req, url, content_type, body, body_len);
         if (r < 0)
                 return r;
-        r = ft_url_host_header(&u, &host);
-        if (r < 0)
-                return r;
-        r = ft_request_new(&req, "POST", url);
-        if (r >= 0)
-                r = ft_request_add_header(req, "Host", host);
-        if (r >= 0)
-                r = ft_request_add_header(req, "Content-Type", content_type);
-        if (r >= 0)
-                r = ft_request_add_header(req, "Accept", GCP_JSON_TYPE);
+        r = ft_request_add_header(req, "Accept", GCP_JSON_TYPE);
         if (r >= 0 && authorization)
                 r = ft_request_add_header(req, "Authorization", authorization);
-        if (r >= 0)
-                r = ft_request_set_body(req, body, body_len);
         if (r < 0) {
                 ft_request_free(req);
                 return r;
@@ -541,44 +529,10 @@ int ft_gcp_build_generate(const char *iam_endpoint, const char *service_account,
 /* ------------------------------------------------------------------------ */
 /* Responses                                                                */
 
-static const char *json_string(const cJSON *obj, const char *name)
-{
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-        return cJSON_IsString(it) && it->valuestring ? it->valuestring : NULL;
-}
-
-/* The tree's copies of the access token must not linger in freed memory. */
+/* The tree's copy of the access token must not linger in freed memory. */
 static void json_free_secret(cJSON *root, const char *secret_name)
 {
-        for (cJSON *it = root ? root->child : NULL; it; it = it->next)
-                if (it->string && strcmp(it->string, secret_name) == 0 && cJSON_IsString(it) && it->valuestring)
-                        ft_wipe(it->valuestring, strlen(it->valuestring));
-        cJSON_Delete(root);
-}
-
-/* One JSON object and nothing after it but white space: a second document is refused, not ignored. */
-static cJSON *json_parse_object(const char *text, size_t len, const char *secret_name)
-{
-        const char *end = NULL;
-        cJSON *root = NULL;
-
-        if (len == 0)
-                return NULL;
-        root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-        if (!root)
-                return NULL;
-        for (size_t i = (size_t)(end - text); i < len; i++) {
-                if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
-                        json_free_secret(root, secret_name);
-                        return NULL;
-                }
-        }
-        if (!cJSON_IsObject(root)) {
-                json_free_secret(root, secret_name);
-                return NULL;
-        }
-        return root;
+        ft_json_free_secrets(root, &secret_name, 1);
 }
 
 /*
@@ -607,8 +561,7 @@ static int parse_answer(const char *body, size_t len, const char *what, const ch
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
                                     "%s answer is unusable: it is %zu bytes, more than the %d a token answer can be",
                                     what, len, FT_GCP_MAX_BODY);
-        root = json_parse_object(body ? body : "", len, secret_name);
-        if (!root)
+        if (ft_json_parse_object(body, len, &root) < 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "%s answer is unusable: it is not a JSON object",
                                     what);
         dup = duplicate_member(root, names, n_names);
@@ -667,7 +620,7 @@ static bool expires_in_value(const cJSON *it, int64_t *ret)
 
 static int sts_answer(const cJSON *root, int64_t now, struct ft_access_token **ret, struct ft_diag *diag)
 {
-        const char *token = json_string(root, "access_token");
+        const char *token = ft_json_string(root, "access_token");
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "token_type");
         const cJSON *issued = cJSON_GetObjectItemCaseSensitive(root, "issued_token_type");
         char shown[SHOW_VALUE_MAX + 5];
@@ -723,8 +676,8 @@ int ft_gcp_parse_sts(const char *body, size_t len, int64_t now, struct ft_access
 
 static int generate_answer(const cJSON *root, struct ft_access_token **ret, struct ft_diag *diag)
 {
-        const char *token = json_string(root, "accessToken");
-        const char *expire = json_string(root, "expireTime");
+        const char *token = ft_json_string(root, "accessToken");
+        const char *expire = ft_json_string(root, "expireTime");
         char shown[SHOW_VALUE_MAX + 5];
         int64_t expires_at;
         int r;
@@ -790,20 +743,20 @@ static void error_from_json(const cJSON *root, struct gcp_error *ret)
 
         if (cJSON_IsString(e)) {
                 ret->error = nonempty(e->valuestring);
-                ret->description = nonempty(json_string(root, "error_description"));
+                ret->description = nonempty(ft_json_string(root, "error_description"));
                 return;
         }
         if (!cJSON_IsObject(e))
                 return;
-        ret->status = nonempty(json_string(e, "status"));
-        ret->message = nonempty(json_string(e, "message"));
+        ret->status = nonempty(ft_json_string(e, "status"));
+        ret->message = nonempty(ft_json_string(e, "message"));
         code = cJSON_GetObjectItemCaseSensitive(e, "code");
         if (cJSON_IsNumber(code) && code->valuedouble >= 100 && code->valuedouble <= 599)
                 ret->code = (long)code->valuedouble;
         details = cJSON_GetObjectItemCaseSensitive(e, "details");
         /* A bounded look: the reason sits in the first detail or two. */
         for (const cJSON *d = cJSON_IsArray(details) ? details->child : NULL; d && seen < 16; d = d->next, seen++) {
-                const char *reason = json_string(d, "reason");
+                const char *reason = ft_json_string(d, "reason");
                 if (reason && strcmp(reason, "SERVICE_DISABLED") == 0)
                         ret->service_disabled = true;
         }
@@ -1320,7 +1273,7 @@ void ft_gcp_explain_error(long status, const char *body, size_t len, const struc
         x.jwt = x.ctx->subject;
         /* Error bodies hold no secret; a body beyond the cap is explained by its status alone. */
         if (body && len <= FT_GCP_MAX_BODY)
-                root = json_parse_object(body, len, "");
+                (void)ft_json_parse_object(body, len, &root);
         if (root)
                 error_from_json(root, &err);
         if (x.ctx->step)

@@ -131,6 +131,37 @@ void ft_request_free(struct ft_request *r)
         free(r);
 }
 
+int ft_request_new_post(struct ft_request **ret, const char *url, const char *content_type, const void *body,
+                        size_t body_len)
+{
+        struct ft_request *req = NULL;
+        _cleanup_free_ char *host = NULL;
+        struct ft_url u;
+        int r;
+
+        if (!ret || !content_type)
+                return -EINVAL;
+        r = ft_url_split(url, &u);
+        if (r < 0)
+                return r;
+        r = ft_url_host_header(&u, &host);
+        if (r < 0)
+                return r;
+        r = ft_request_new(&req, "POST", url);
+        if (r >= 0)
+                r = ft_request_add_header(req, "Host", host);
+        if (r >= 0)
+                r = ft_request_add_header(req, "Content-Type", content_type);
+        if (r >= 0)
+                r = ft_request_set_body(req, body, body_len);
+        if (r < 0) {
+                ft_request_free(req);
+                return r;
+        }
+        *ret = req;
+        return 0;
+}
+
 int ft_url_split(const char *url, struct ft_url *ret)
 {
         struct ft_url u = { 0 };

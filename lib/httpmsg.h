@@ -47,6 +47,13 @@ const char *ft_request_header(const struct ft_request *r, const char *name);
 int ft_request_set_body(struct ft_request *r, const void *body, size_t len);
 /* Wipes every header value and the body, then frees. Accepts NULL. */
 void ft_request_free(struct ft_request *r);
+/*
+ * A POST to `url` with a Host header made from it, Content-Type and the
+ * body_len bytes of `body`: the shape every token request shares. Callers
+ * add any further headers to the result.
+ */
+int ft_request_new_post(struct ft_request **ret, const char *url, const char *content_type, const void *body,
+                        size_t body_len);
 
 /*
  * URL pieces, borrowed from the URL string. Only what lib/ needs: scheme,

@@ -17,6 +17,7 @@
 
 #include "crypto.h"
 #include "httpmsg.h"
+#include "json.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -41,34 +42,6 @@
 static const char *printable(const char *s, char *buf, size_t size)
 {
         return ft_text_ascii(buf, size, s, strlen(s));
-}
-
-static const char *json_string(const cJSON *obj, const char *name)
-{
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-        return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
-/* One JSON object and nothing after it but white space: a second document is refused, not ignored. */
-static cJSON *json_parse_object(const char *text, size_t len)
-{
-        const char *end = NULL;
-        cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
-
-        if (!root)
-                return NULL;
-        for (size_t i = (size_t)(end - text); i < len; i++) {
-                if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
-                        cJSON_Delete(root);
-                        return NULL;
-                }
-        }
-        if (!cJSON_IsObject(root)) {
-                cJSON_Delete(root);
-                return NULL;
-        }
-        return root;
 }
 
 /* ---- decoding ---- */
@@ -103,7 +76,7 @@ static int decode_json_part(const char *part, size_t len, const char *what, cJSO
 {
         uint8_t *raw = NULL;
         size_t raw_len = 0;
-        cJSON *obj;
+        cJSON *obj = NULL;
         int r;
 
         r = ft_base64url_decode(part, len, &raw, &raw_len);
@@ -111,10 +84,10 @@ static int decode_json_part(const char *part, size_t len, const char *what, cJSO
                 return r;
         if (r < 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is not base64url", what);
-        obj = json_parse_object((const char *)raw, raw_len);
+        r = ft_json_parse_object((const char *)raw, raw_len, &obj);
         ft_wipe(raw, raw_len);
         free(raw);
-        if (!obj)
+        if (r < 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the token's %s is not a JSON object", what);
         r = check_members(obj, what, diag);
         if (r < 0) {
@@ -440,7 +413,7 @@ int ft_oidc_parse_config(const char *body, size_t len, const char *expected_issu
 {
         char shown[256], expected[256];
         const char *issuer, *jwks_uri;
-        cJSON *root;
+        cJSON *root = NULL;
         int r;
 
         if ((!body && len) || !expected_issuer || !ret_jwks_uri)
@@ -449,12 +422,11 @@ int ft_oidc_parse_config(const char *body, size_t len, const char *expected_issu
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
                                     "the OpenID discovery document is %zu bytes, more than the %d accepted", len,
                                     FT_OIDC_CONFIG_MAX_LEN);
-        root = json_parse_object(body ? body : "", len);
-        if (!root)
+        if (ft_json_parse_object(body, len, &root) < 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
                                     "the OpenID discovery document is not a JSON object");
-        issuer = json_string(root, "issuer");
-        jwks_uri = json_string(root, "jwks_uri");
+        issuer = ft_json_string(root, "issuer");
+        jwks_uri = ft_json_string(root, "jwks_uri");
         printable(expected_issuer, expected, sizeof(expected));
         /* The issuer must be the one asked for, byte for byte (OpenID Connect Discovery 4.3). */
         if (!issuer)
@@ -497,7 +469,7 @@ static int note(char *why, size_t size, const char *fmt, ...)
 /* A base64url member of a JWK, at most max_len encoded characters. */
 static int jwk_bytes(const cJSON *key, const char *name, size_t max_len, uint8_t **ret, size_t *ret_len)
 {
-        const char *s = json_string(key, name);
+        const char *s = ft_json_string(key, name);
 
         if (!s || !*s || strlen(s) > max_len)
                 return -EBADMSG;
@@ -559,7 +531,7 @@ out:
 static int verify_es384(const struct ft_jwt *j, const cJSON *key, const char *label, char *why, size_t why_size)
 {
         uint8_t *x = NULL, *y = NULL, point[1 + 2 * P384_LEN], hash[64];
-        const char *crv = json_string(key, "crv");
+        const char *crv = ft_json_string(key, "crv");
         size_t x_len = 0, y_len = 0;
         mbedtls_ecp_group grp;
         mbedtls_ecp_point q;
@@ -620,7 +592,7 @@ static int verify_with_key(const struct ft_jwt *j, bool rsa, const cJSON *key, c
 {
         const cJSON *use = cJSON_GetObjectItemCaseSensitive(key, "use");
         const cJSON *alg = cJSON_GetObjectItemCaseSensitive(key, "alg");
-        const char *kid = json_string(key, "kid");
+        const char *kid = ft_json_string(key, "kid");
         char label[80], shown[64];
 
         if (kid)
@@ -642,7 +614,7 @@ static int verify_with_keys(const struct ft_jwt *j, bool rsa, const cJSON *keys,
         int r;
 
         for (const cJSON *key = keys->child; key; key = key->next) {
-                const char *kid = json_string(key, "kid"), *kty = json_string(key, "kty");
+                const char *kid = ft_json_string(key, "kid"), *kty = ft_json_string(key, "kty");
 
                 n_keys++;
                 if (!cJSON_IsObject(key) || (j->kid && (!kid || strcmp(kid, j->kid) != 0)))
@@ -681,7 +653,7 @@ int ft_jwt_verify_jwks(const struct ft_jwt *j, const char *jwks, size_t jwks_len
         const cJSON *keys;
         char shown[32];
         size_t n = 0;
-        cJSON *root;
+        cJSON *root = NULL;
         bool rsa;
         int r;
 
@@ -699,8 +671,7 @@ int ft_jwt_verify_jwks(const struct ft_jwt *j, const char *jwks, size_t jwks_len
         if (jwks_len > FT_JWKS_MAX_LEN)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF,
                                     "the JWKS is %zu bytes, more than the %d accepted", jwks_len, FT_JWKS_MAX_LEN);
-        root = json_parse_object(jwks ? jwks : "", jwks_len);
-        if (!root)
+        if (ft_json_parse_object(jwks, jwks_len, &root) < 0)
                 return ft_diag_fail(diag, -EBADMSG, FT_RETRY_BACKOFF, "the JWKS is not a JSON object");
         keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
         for (const cJSON *k = cJSON_IsArray(keys) ? keys->child : NULL; k; k = k->next)

@@ -142,38 +142,6 @@ int ft_sts_endpoint(const char *region, bool fips, bool dualstack, char **ret_ur
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                 */
 
-/* A POST to `endpoint_url` with Host and Content-Type; takes the body from `body`. */
-static int form_request(const char *endpoint_url, const char *content_type, struct ft_strbuf *body,
-                        struct ft_request **ret)
-{
-        struct ft_request *req = NULL;
-        struct ft_url u;
-        _cleanup_free_ char *host = NULL;
-        int r;
-
-        if (body->oom)
-                return -ENOMEM;
-        r = ft_url_split(endpoint_url, &u);
-        if (r < 0)
-                return r;
-        r = ft_url_host_header(&u, &host);
-        if (r < 0)
-                return r;
-        r = ft_request_new(&req, "POST", endpoint_url);
-        if (r >= 0)
-                r = ft_request_add_header(req, "Host", host);
-        if (r >= 0)
-                r = ft_request_add_header(req, "Content-Type", content_type);
-        if (r >= 0)
-                r = ft_request_set_body(req, body->p ? body->p : "", body->len);
-        if (r < 0) {
-                ft_request_free(req);
-                return r;
-        }
-        *ret = req;
-        return 0;
-}
-
 /*
  * STS is reached over https, or plain http for a local test endpoint (the
  * fetcher decides which hosts may use http). A query or fragment has no
@@ -355,7 +323,10 @@ int ft_sts_build_gwit(const char *endpoint_url, const struct ft_gwit_params *p,
                 snprintf(name, sizeof(name), "Tags.member.%zu.Value", i + 1);
                 form_param(&body, name, p->tags[i].value);
         }
-        r = form_request(endpoint_url, STS_FORM_TYPE "; charset=utf-8", &body, ret);
+        if (body.oom)
+                r = -ENOMEM;
+        else
+                r = ft_request_new_post(ret, endpoint_url, STS_FORM_TYPE "; charset=utf-8", body.p, body.len);
         ft_strbuf_done(&body);
         if (r < 0) {
                 ft_diag_set(diag, "cannot build the GetWebIdentityToken request: %s", strerror(-r));
@@ -407,7 +378,10 @@ int ft_sts_build_arwwi(const char *endpoint_url, const char *role_arn, const cha
         form_param(&body, "WebIdentityToken", web_identity_token);
         if (duration > 0)
                 ft_strbuf_printf(&body, "&DurationSeconds=%d", duration);
-        r = form_request(endpoint_url, STS_FORM_TYPE, &body, ret);
+        if (body.oom)
+                r = -ENOMEM;
+        else
+                r = ft_request_new_post(ret, endpoint_url, STS_FORM_TYPE, body.p, body.len);
         ft_strbuf_done(&body);
         return r;
 }
@@ -1067,8 +1041,9 @@ static void put_value(struct ft_strbuf *b, const char *s)
         ft_strbuf_puts(b, ft_text_show(shown, sizeof(shown), s, strlen(s), 256));
 }
 
-static void put_placeholder(struct ft_strbuf *b, const char *name, size_t len, const struct explain_args *a)
+static void put_placeholder(struct ft_strbuf *b, const char *name, size_t len, const void *arg)
 {
+        const struct explain_args *a = arg;
         const struct ft_sts_context *c = a->ctx;
 
 #define IS(s) (len == sizeof(s) - 1 && memcmp(name, s, len) == 0)
@@ -1112,21 +1087,6 @@ static void put_placeholder(struct ft_strbuf *b, const char *name, size_t len, c
 #undef IS
 }
 
-static void expand(struct ft_strbuf *b, const char *tpl, const struct explain_args *a)
-{
-        while (*tpl) {
-                const char *open = strchr(tpl, '{'), *close;
-
-                if (!open || !(close = strchr(open, '}'))) {
-                        ft_strbuf_puts(b, tpl);
-                        return;
-                }
-                ft_strbuf_append(b, tpl, (size_t)(open - tpl));
-                put_placeholder(b, open + 1, (size_t)(close - open - 1), a);
-                tpl = close + 1;
-        }
-}
-
 /* A sentence about the HTTP status alone, for bodies that carry no AWS error. */
 static enum ft_retry explain_status(struct ft_strbuf *b, long status, const struct explain_args *a)
 {
@@ -1164,7 +1124,7 @@ static enum ft_retry explain_code(struct ft_strbuf *b, long status, const struct
         const struct sts_explanation *e = explanation_of(a->operation, err->code);
 
         if (e) {
-                expand(b, e->text, a);
+                ft_text_expand(b, e->text, put_placeholder, a);
                 if (e->retry == RETRY_NOW_IF_TEMPORARY)
                         return a->ctx->creds_expiration > 0 ? FT_RETRY_NOW : FT_RETRY_SLOW;
                 return (enum ft_retry)e->retry;

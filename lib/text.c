@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "httpmsg.h"
+
 /* A run of token characters this long, mixing cases and digits, is taken for a credential. */
 #define TOKEN_RUN_MIN 32
 
@@ -240,4 +242,22 @@ const char *ft_text_ascii(char *buf, size_t size, const char *s, size_t len)
         if (o < len && o >= 3)
                 memcpy(buf + o - 3, "...", 3);
         return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Templates                                                                */
+
+void ft_text_expand(struct ft_strbuf *b, const char *tpl, ft_text_put_fn *put, const void *arg)
+{
+        while (*tpl) {
+                const char *open = strchr(tpl, '{'), *close;
+
+                if (!open || !(close = strchr(open, '}'))) {
+                        ft_strbuf_puts(b, tpl);
+                        return;
+                }
+                ft_strbuf_append(b, tpl, (size_t)(open - tpl));
+                put(b, open + 1, (size_t)(close - open - 1), arg);
+                tpl = close + 1;
+        }
 }

@@ -99,4 +99,19 @@ const char *ft_text_show_redacted(char *buf, size_t size, const char *s, size_t 
  */
 const char *ft_text_ascii(char *buf, size_t size, const char *s, size_t len);
 
+/* ---- Filling a sentence template ---- */
+
+struct ft_strbuf;
+
+/* Appends to b what stands for the placeholder named by the `len` bytes at `name`. */
+typedef void ft_text_put_fn(struct ft_strbuf *b, const char *name, size_t len, const void *arg);
+
+/*
+ * Append the template `tpl` to b with each "{name}" replaced by what
+ * put(b, name, len, arg) appends; the text from a '{' without a closing
+ * '}' is copied as it is. The upstreams' error tables are written this way,
+ * so each entry reads as the sentence the operator will see.
+ */
+void ft_text_expand(struct ft_strbuf *b, const char *tpl, ft_text_put_fn *put, const void *arg);
+
 #endif

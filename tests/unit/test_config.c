@@ -719,6 +719,24 @@ static void test_env_rules(void)
                          "t.conf:2: [aws] credentials: imds, but imds_disabled is true");
 }
 
+/*
+ * A tab passes the control-character check (the INI grammar allows it inside
+ * a value), so a bad value from the environment can carry one into the
+ * message that quotes it: it must arrive there as '?', on one line.
+ */
+static void test_env_bad_value_quoted_safely(void)
+{
+        struct fake_env tab = { { { "AWS_REGION", "us\teast-1" } } };
+        struct ft_config *c = NULL;
+        struct ft_diag diag = { 0 };
+
+        CHECK(ft_config_parse(MIN_JWT, strlen(MIN_JWT), "t.conf", fake_getenv, &tab, &c, &diag) < 0);
+        CHECK(c == NULL);
+        CHECK_CONTAINS(diag.msg, "environment variable AWS_REGION (for [aws] region): \"us?east-1\" is not ");
+        CHECK(strchr(diag.msg, '\t') == NULL);
+        ft_config_free(c);
+}
+
 /* ---- dump ---- */
 
 /*
@@ -1013,6 +1031,7 @@ int main(void)
         test_limits();
         test_env_overrides();
         test_env_rules();
+        test_env_bad_value_quoted_safely();
         test_dump();
         test_jwt_equal();
         test_example();

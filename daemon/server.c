@@ -94,6 +94,7 @@ struct conn {
         struct server *server;
         struct conn *next, *prev;
         unsigned handles;          /* open libuv handles; freed when the last one closes */
+        uint64_t deadline;         /* loop time (uv_now) at which the current timeout expires */
 
         uid_t uid;
         gid_t gid;
@@ -130,6 +131,7 @@ struct server {
 
 static void send_error(struct conn *c, const struct ft_http_req *req, int status, const char *error,
                        const char *detail, int retry_after);
+static void conn_process(struct conn *c);
 
 static int resolve_acl(const struct ft_acl *in, struct acl *out, const char *where, struct ft_diag *diag)
 {
@@ -274,6 +276,8 @@ int server_reload(struct server *s, const struct ft_config *cfg, struct tokens *
                 if (c->wait_id == -2) {
                         c->wait_id = -1;
                         send_error(c, &c->wait_req, 404, "not_found", "the token was removed by a reload", 0);
+                        if (!c->closing && !c->writing)
+                                conn_process(c);
                 }
         }
         return 0;
@@ -475,7 +479,6 @@ static void refresh_entry(struct server *s, int id, int64_t now_s, bool force)
 
 /* --- connections --- */
 
-static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -510,12 +513,21 @@ static void conn_close(struct conn *c)
 
 static void on_conn_timer(uv_timer_t *t);
 
+/*
+ * Set the connection's timeout. Moving a deadline later (every request of a
+ * keep-alive client) only writes a number: the timer, when it fires early,
+ * re-arms itself for the rest. Only an earlier deadline touches the timer.
+ */
 static void conn_arm(struct conn *c, enum conn_timer kind, uint64_t ms)
 {
-        c->timer.data = c;
+        uint64_t now = uv_now(c->server->loop);
+
+        (void)kind;
+        c->deadline = now + ms;
+        if (uv_is_active((uv_handle_t *)&c->timer) && uv_timer_get_due_in(&c->timer) <= ms)
+                return;
         uv_timer_stop(&c->timer);
         (void)uv_timer_start(&c->timer, on_conn_timer, ms, 0);
-        (void)kind;
 }
 
 static void count_status(struct server *s, int status)
@@ -540,10 +552,17 @@ static void on_write_done(uv_write_t *req, int status)
         conn_process(c);
 }
 
-/* Send a response (taking a reference on `b`); one write at a time per connection keeps order. */
+/*
+ * Send a response (taking a reference on `b` while it is written). The hot
+ * path: one non-blocking write of pre-rendered bytes, which almost always
+ * completes at once; only what the socket did not take is queued, and then
+ * nothing more is read from this client until it has taken it (one write at
+ * a time per connection keeps responses in order and memory bounded).
+ */
 static void conn_send(struct conn *c, struct blob *b, bool head_only, int status)
 {
         uv_buf_t buf;
+        int n;
 
         count_status(c->server, status);
         if (!b) {
@@ -551,8 +570,24 @@ static void conn_send(struct conn *c, struct blob *b, bool head_only, int status
                 conn_close(c);
                 return;
         }
-        c->writing = blob_ref(b);
         buf = uv_buf_init(b->data, (unsigned)(head_only ? b->head_len : b->len));
+        n = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+        if (n == (int)buf.len) {
+                if (c->close_after_write)
+                        conn_close(c);
+                else
+                        conn_arm(c, TIMER_IDLE, IDLE_TIMEOUT_MS);
+                return;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+                conn_close(c);
+                return;
+        }
+        if (n > 0) {
+                buf.base += n;
+                buf.len -= (unsigned)n;
+        }
+        c->writing = blob_ref(b);
         c->write_req.data = c;
         conn_arm(c, TIMER_WRITE, WRITE_TIMEOUT_MS);
         if (uv_write(&c->write_req, (uv_stream_t *)&c->pipe, &buf, 1, on_write_done) < 0) {
@@ -954,11 +989,19 @@ static void conn_process(struct conn *c)
 static void on_conn_timer(uv_timer_t *t)
 {
         struct conn *c = t->data;
+        uint64_t now = uv_now(c->server->loop);
 
+        if (now < c->deadline) {
+                /* The deadline moved on since the timer was set: sleep for the rest. */
+                (void)uv_timer_start(&c->timer, on_conn_timer, c->deadline - now, 0);
+                return;
+        }
         if (c->wait_id >= 0) {
                 int id = c->wait_id;
                 c->wait_id = -1;
                 serve_token(c, &c->wait_req, id, c->wait_raw, true);
+                if (!c->closing && !c->writing)
+                        conn_process(c);
                 return;
         }
         /* Header, idle or write timeout: a slow or silent client loses its connection. */
@@ -1071,6 +1114,8 @@ void server_token_changed(struct server *s, int id)
                 if (c->wait_id == id && tokens_servable(s->tokens, id, now_wall_ms())) {
                         c->wait_id = -1;
                         serve_token(c, &c->wait_req, id, c->wait_raw, true);
+                        if (!c->closing && !c->writing)
+                                conn_process(c);
                 }
         }
 }

@@ -146,7 +146,8 @@ static void on_entra_done(void *ud, int error, const char *errmsg, const struct 
                 finish(x, NULL, &diag, strcmp(diag.code, "AADSTS700024") == 0);
                 return;
         }
-        if (ft_entra_parse(resp->body, resp->body_len, now, &tok, &diag) < 0) {
+        /* expires_in counts from when Entra answered: a second of slack covers the time in flight. */
+        if (ft_entra_parse(resp->body, resp->body_len, now - 1, &tok, &diag) < 0) {
                 diag.retry = FT_RETRY_BACKOFF;
                 finish(x, NULL, &diag, false);
                 return;
@@ -237,7 +238,8 @@ static void on_gcp_sts_done(void *ud, int error, const char *errmsg, const struc
                 gcp_explain(x, resp, "sts");
                 return;
         }
-        if (ft_gcp_parse_sts(resp->body, resp->body_len, now_wall_ms() / 1000, &federated, &diag) < 0) {
+        /* As for Entra: expires_in counts from Google's answer, a second before we read it. */
+        if (ft_gcp_parse_sts(resp->body, resp->body_len, now_wall_ms() / 1000 - 1, &federated, &diag) < 0) {
                 diag.retry = FT_RETRY_BACKOFF;
                 finish(x, NULL, &diag, false);
                 return;

@@ -13,8 +13,6 @@
 #include "timeutil.h"
 #include "util.h"
 
-/* The requested duration never reaches closer than this to the credentials' expiry. */
-#define CREDS_MARGIN_S 60
 /* A response Date this far from our clock means our clock is wrong (the SDKs use 4 min). */
 #define SKEW_LIMIT_S 240
 /* How far in the future a token's iat may be before we call the clocks inconsistent. */
@@ -364,7 +362,7 @@ int jwt_fetch(struct jwt_fetcher *j, const struct ft_aws_creds *c, const char *c
                 return 0;
         }
 
-        duration = ft_sts_clamp_duration(j->def->duration, c->expiration, now, CREDS_MARGIN_S);
+        duration = ft_sts_clamp_duration(j->def->duration, c->expiration, now, JWT_CREDS_MARGIN_S);
         if (duration < 0) {
                 char exp[21];
                 ft_time_format_rfc3339(c->expiration, exp);

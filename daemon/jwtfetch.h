@@ -18,6 +18,14 @@
 
 struct jwt_fetcher;
 
+/*
+ * A token's DurationSeconds stays this far from the signing credentials'
+ * expiry, and is at least STS's minimum (60 s): credentials with less than
+ * the sum left cannot sign for any token.
+ */
+#define JWT_CREDS_MARGIN_S 60
+#define JWT_CREDS_MIN_VALID_S (JWT_CREDS_MARGIN_S + 60)
+
 /* A token obtained; the string is a secret. */
 struct jwt_token {
         char *token;

@@ -604,6 +604,12 @@ int main(int argc, char **argv)
                 return EXIT_CONFIG;
         }
         /*
+         * A client that goes away while its answer is being written must cost
+         * an EPIPE, not the process (systemd ignores SIGPIPE for us; a shell
+         * or a container runtime may not).
+         */
+        signal(SIGPIPE, SIG_IGN);
+        /*
          * A core dump would hold every token and key in memory: never write
          * one, and keep other processes of our user from reading our memory.
          */

@@ -184,6 +184,8 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
 
         creds_id = r = add_node(t, "aws", NULL, FT_NODE_AWS_CREDS, FT_ENGINE_NONE);
         if (r >= 0)
+                r = ft_engine_set_child_margin(t->engine, creds_id, (int64_t)JWT_CREDS_MIN_VALID_S * 1000);
+        if (r >= 0)
                 r = creds_source_new(loop, f, cfg, env, env_ud, &t->nodes[creds_id].creds, diag);
         for (size_t i = 0; r >= 0 && i < cfg->n_jwts; i++) {
                 const struct ft_config_jwt *def = cfg->jwts[i];
@@ -441,6 +443,28 @@ static void parent_stale(struct node *n)
                 ft_engine_invalidate(n->tokens->engine, n->parent, now_both());
 }
 
+/*
+ * A fetch brought something that expires too soon to be of use: it must
+ * neither replace what the node holds (which may still be good for a
+ * while) nor reach a token file. It counts as a failure.
+ */
+static bool too_short(struct node *n, int64_t expires_s, int64_t need_ms)
+{
+        struct ft_diag diag = { .retry = FT_RETRY_BACKOFF };
+        int64_t left_ms = expires_s * 1000 - now_wall_ms();
+        char exp[21];
+
+        if (expires_s == 0 || left_ms >= need_ms)
+                return false;
+        ft_time_format_rfc3339(expires_s, exp);
+        ft_diag_set(&diag, "%s answered with %s that expires at %s, %lld s from now: less than the %lld s it must "
+                           "have left to be used; keeping what we have and retrying",
+                    upstream_of(n), n->kind == FT_NODE_AWS_CREDS ? "credentials" : "a token", exp,
+                    (long long)(left_ms / 1000), (long long)(need_ms / 1000));
+        failed(n, &diag);
+        return true;
+}
+
 static void on_creds_done(void *userdata, struct ft_aws_creds *c, const struct ft_diag *diag)
 {
         struct node *n = userdata;
@@ -448,6 +472,10 @@ static void on_creds_done(void *userdata, struct ft_aws_creds *c, const struct f
 
         if (!c) {
                 failed(n, diag);
+                return;
+        }
+        if (too_short(n, c->expiration, (int64_t)JWT_CREDS_MIN_VALID_S * 1000)) {
+                ft_aws_creds_free(c);
                 return;
         }
         drop_value(n);
@@ -485,6 +513,10 @@ static void on_exchange_done(void *userdata, struct ft_access_token *tok, const 
                 if (jwt_stale)
                         parent_stale(n);
                 failed(n, diag);
+                return;
+        }
+        if (too_short(n, tok->expires_at, (int64_t)n->tokens->cfg->daemon.min_remaining * 1000)) {
+                ft_access_token_free(tok);
                 return;
         }
         drop_value(n);

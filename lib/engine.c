@@ -20,6 +20,7 @@ struct node {
         int parent;
         int refresh_percent;
         int max_percent;               /* 0: no ceiling */
+        int64_t child_min_ms;          /* 0: the policy's parent_min_remaining_ms */
 
         /* The token the daemon holds, as wall-clock facts. */
         bool held;
@@ -174,6 +175,16 @@ int ft_engine_set_refresh(struct ft_engine *e, int id, int percent, int max_perc
         return 0;
 }
 
+int ft_engine_set_child_margin(struct ft_engine *e, int id, int64_t ms)
+{
+        struct node *x = node_at(e, id);
+
+        if (!x || ms < 0)
+                return -EINVAL;
+        x->child_min_ms = ms;
+        return 0;
+}
+
 /* --- time conversions: a wall-clock instant and the monotonic instant it stands for --- */
 
 static int64_t wall_to_mono(struct ft_now now, int64_t wall_ms)
@@ -237,12 +248,16 @@ bool ft_engine_servable(const struct ft_engine *e, int id, int64_t now_wall_ms)
         return x && node_servable(e, x, now_wall_ms);
 }
 
+static int64_t child_min(const struct ft_engine *e, const struct node *x)
+{
+        return x->child_min_ms ? x->child_min_ms : e->policy.parent_min_remaining_ms;
+}
+
 static bool node_usable_for_child(const struct ft_engine *e, const struct node *x, int64_t now_wall_ms)
 {
         if (!node_servable(e, x, now_wall_ms))
                 return false;
-        return x->expires_wall_ms == 0 ||
-               ft_token_servable(now_wall_ms, x->expires_wall_ms, e->policy.parent_min_remaining_ms);
+        return x->expires_wall_ms == 0 || ft_token_servable(now_wall_ms, x->expires_wall_ms, child_min(e, x));
 }
 
 bool ft_engine_usable_for_child(const struct ft_engine *e, int id, int64_t now_wall_ms)
@@ -542,7 +557,7 @@ static void settle_children(struct ft_engine *e, int id, struct ft_now now)
                                   "its token expires in %lld s, too soon to exchange (at least %lld s must be "
                                   "left); make its lifetime longer",
                                   (long long)((x->expires_wall_ms - now.wall_ms) / 1000),
-                                  (long long)(e->policy.parent_min_remaining_ms / 1000));
+                                  (long long)(child_min(e, x) / 1000));
                 short_lived.retry = FT_RETRY_SLOW;
                 why = &short_lived;
         }

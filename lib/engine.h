@@ -151,6 +151,12 @@ int ft_engine_add(struct ft_engine *e, const char *name, enum ft_node_kind kind,
  * of the lifetime). Takes effect from the node's next success. -EINVAL.
  */
 int ft_engine_set_refresh(struct ft_engine *e, int id, int percent, int max_percent);
+/*
+ * How long `id`'s token must still be valid for a child to be fetched with
+ * it (0: the policy's parent_min_remaining_ms). AWS credentials need more
+ * than a JWT does: they must outlive the shortest token STS will sign for.
+ */
+int ft_engine_set_child_margin(struct ft_engine *e, int id, int64_t ms);
 size_t ft_engine_count(const struct ft_engine *e);
 /* The id of the node called `name`, or -ENOENT. */
 int ft_engine_find(const struct ft_engine *e, const char *name);

@@ -188,6 +188,21 @@ def log_line(text):
     sys.stderr.flush()
 
 
+# --secrets-file: every secret handed out is appended here, one per line, so
+# that a test can prove none of them reached a log (tests/reliability/scan_secrets.py).
+SECRETS_FILE = None
+_secrets_lock = threading.Lock()
+
+
+def note_secret(*values):
+    if SECRETS_FILE is None:
+        return
+    with _secrets_lock, open(SECRETS_FILE, "a") as f:
+        for v in values:
+            if v:
+                f.write(v + "\n")
+
+
 # --------------------------------------------------------------------------
 # Keys and certificates
 # --------------------------------------------------------------------------
@@ -283,7 +298,9 @@ class Keys:
             sig = self.irsa.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
         else:
             raise ValueError(alg)
-        return signing_input.decode("ascii") + "." + b64url(sig)
+        token = signing_input.decode("ascii") + "." + b64url(sig)
+        note_secret(token, b64url(sig))
+        return token
 
 
 def _ip(text):
@@ -449,6 +466,7 @@ class State:
         c = Creds("ASIA" + _rand_upper(16), _rand_secret(40),
                   "IQoJb3JpZ2luX2VjEAKE" + base64.b64encode(secrets.token_bytes(600)).decode(),
                   expiration, role_arn, account, service)
+        note_secret(c.secret, c.token)
         with self.lock:
             self.creds[c.akid] = c
         return c, fault
@@ -468,6 +486,7 @@ class State:
             if not isinstance(v, str) or not v:
                 raise ValueError(f"{k} must be a non-empty string")
         c = Creds(akid, secret, token, expiration, role, account, "control")
+        note_secret(secret, token)
         with self.lock:
             self.creds[akid] = c
         d = c.public()
@@ -591,6 +610,7 @@ class State:
 
     def issue_gcp_token(self, prefix, info, lifetime):
         token = prefix + secrets.token_urlsafe(600)
+        note_secret(token)
         now = self.now()
         info = dict(info, expires=now + lifetime, fingerprint=fingerprint(token))
         with self.lock:
@@ -844,6 +864,7 @@ class ImdsService(Service):
             if not re.fullmatch(r"[0-9]{1,6}", ttl) or not 1 <= int(ttl) <= 21600:
                 return self.error(req, 400, "BadTTL")
             token = "AQAE" + base64.b64encode(secrets.token_bytes(43)).decode()
+            note_secret(token)
             with st.lock:
                 st.imds_tokens[token] = st.now() + int(ttl)
             req.issued = {"token_fingerprint": fingerprint(token), "ttl": int(ttl)}
@@ -2664,11 +2685,15 @@ def main(argv=None):
     ap.add_argument("--dir", required=True, help="directory for certificates, keys and fakecloud.json")
     ap.add_argument("--region", default="us-east-2")
     ap.add_argument("--account", default="111122223333")
+    ap.add_argument("--secrets-file", help="append every secret handed out to this file, one per line")
     args = ap.parse_args(argv)
     if not re.fullmatch(r"\d{12}", args.account):
         ap.error("--account must be 12 digits")
     os.makedirs(args.dir, exist_ok=True)
     directory = os.path.abspath(args.dir)
+    if args.secrets_file:
+        global SECRETS_FILE
+        SECRETS_FILE = os.path.abspath(args.secrets_file)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

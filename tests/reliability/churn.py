@@ -1,0 +1,269 @@
+# SPDX-License-Identifier: MIT
+"""Readers under constant renewal: N clients read tokens continuously while
+every token renews about every second, for D seconds.
+
+Two daemons, because the fake caps every JWT's lifetime at once and an
+exchange needs a JWT with 60 s left: daemon A serves JWTs that live 2 s
+(max_token_lifetime 2); daemon B serves an Entra and a Google access token
+that live 2 s (entra_token_lifetime 2, gcp_token_lifetime 2) from JWTs of
+62 s, which are therefore refetched every couple of seconds too. Half of the
+readers keep their connection alive across renewals, half connect anew.
+
+Asserts: zero errors (every answer a 200), every token served had at least
+min_remaining left when received (I1), no torn response (each parses and its
+Content-Length matches its body), both daemons exit 0, no secret in their
+output.
+
+    churn.py [--quick] [--clients N] [--duration S] [--json FILE] [--logs DIR]
+
+Full: 256 clients for 600 s; quick: 32 clients for 30 s. Prints "N passed, N failed".
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rellib  # noqa: E402
+from rellib import Expiries, RelFakeCloud, Sampler, http_get, log  # noqa: E402
+from harness import check, summary  # noqa: E402
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+# Whole-second exp and iat make a 2 s JWT worth 1-2 s at receipt: "currently valid" is the bar here.
+MIN_REMAINING = 0
+
+
+def conf(fc, sock, body):
+    return f"""
+[daemon]
+socket = {sock}
+ca_file = {fc.ca_file}
+min_remaining = {MIN_REMAINING}
+refresh_margin = 0
+refresh_percent = 30
+backoff_initial = 1
+backoff_max = 2
+max_connections = 4096
+log_level = notice
+
+[aws]
+credentials = imds
+region = us-east-2
+imds_endpoint = {fc.urls['imds']}
+sts_endpoint = {fc.urls['sts']}
+{body}
+"""
+
+
+class ChurnReader(threading.Thread):
+    def __init__(self, sock, path, keepalive, stop_ev):
+        super().__init__(daemon=True)
+        self.sock, self.path, self.keepalive, self.stop_ev = sock, path, keepalive, stop_ev
+        self.ok = 0
+        self.errors = []
+        self.last_seen = {}        # token -> latest receipt time
+
+    def record(self, status, body, err):
+        t = time.time()
+        if status == 200 and body:
+            self.ok += 1
+            self.last_seen[body] = t
+        elif len(self.errors) < 50:
+            self.errors.append((round(t, 2), status, err, body[:120]))
+        else:
+            self.errors.append(None)
+
+    def run(self):
+        req = f"GET {self.path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        s, buf = None, b""
+        while not self.stop_ev.is_set():
+            if not self.keepalive:
+                status, _, body, err = http_get(self.sock, self.path)
+                self.record(status, body, err)
+                continue
+            try:
+                if s is None:
+                    s = socket.socket(socket.AF_UNIX)
+                    s.settimeout(5)
+                    s.connect(self.sock)
+                    buf = b""
+                s.sendall(req)
+                while True:
+                    end = buf.find(b"\r\n\r\n")
+                    if end >= 0:
+                        head = buf[:end].decode("latin-1").lower()
+                        cl = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                              if line.startswith("content-length:")]
+                        if cl and cl[0].isdigit() and len(buf) >= end + 4 + int(cl[0]):
+                            break
+                        if not cl:
+                            break
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("closed by the daemon mid-response")
+                    buf += chunk
+                n = int(cl[0]) if cl and cl[0].isdigit() else 0
+                status, _, body, err = rellib.parse_response(buf[:end + 4 + n])
+                buf = buf[end + 4 + n:]
+                self.record(status, body, err)
+            except (OSError, ConnectionError) as e:
+                self.record(0, b"", f"{type(e).__name__}: {e}")
+                if s is not None:
+                    s.close()
+                s = None
+        if s is not None:
+            s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--clients", type=int, default=0)
+    ap.add_argument("--duration", type=float, default=0)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--logs", default=None)
+    args = ap.parse_args()
+    n_clients = args.clients or (32 if args.quick else 256)
+    duration = args.duration or (30 if args.quick else 600)
+    t_begin = time.time()
+    tmp = tempfile.mkdtemp(prefix="rel-churn-")
+    sock_a, sock_b = os.path.join(tmp, "a.sock"), os.path.join(tmp, "b.sock")
+    res = {"suite": "churn", "mode": "quick" if args.quick else "full", "clients": n_clients, "duration_s": duration}
+    with RelFakeCloud(os.path.join(tmp, "secrets-a.txt")) as fa, RelFakeCloud(os.path.join(tmp, "secrets-b.txt")) as fb:
+        fa.config(max_token_lifetime=2)
+        fb.config(max_token_lifetime=62, entra_token_lifetime=2, gcp_token_lifetime=2)
+        fb.add_fic(TENANT, CLIENT)
+        fb.add_gcp_provider()
+        aud = fb.gcp_audience()
+        wa, wb = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+        os.makedirs(wa)
+        os.makedirs(wb)
+        da = rellib.start_daemon(conf(fa, sock_a, "[jwt.a]\naudience = api://AzureADTokenExchange\n"), {}, wa)
+        db = rellib.start_daemon(conf(fb, sock_b, f"""
+[jwt.azure]
+audience = api://AzureADTokenExchange
+duration = 62
+
+[azure.storage]
+jwt = azure
+tenant_id = {TENANT}
+client_id = {CLIENT}
+scope = https://storage.azure.com/.default
+authority = {fb.urls['entra']}
+
+[jwt.gcp]
+audience = {aud}
+duration = 62
+
+[gcp.gcs]
+jwt = gcp
+audience = {aud}
+sts_endpoint = {fb.urls['gcp_sts']}
+iam_endpoint = {fb.urls['gcp_iam']}
+"""), {}, wb)
+        samplers = [Sampler(da.proc.pid), Sampler(db.proc.pid)]
+        for s in samplers:
+            s.start()
+        ready = (da.wait_for(lambda: os.path.exists(sock_a) and http_get(sock_a, "/v1/jwt/a?wait=10")[0] == 200, 20)
+                 and db.wait_for(lambda: os.path.exists(sock_b) and
+                                 http_get(sock_b, "/v1/token/storage?wait=20")[0] == 200 and
+                                 http_get(sock_b, "/v1/token/gcs?wait=20")[0] == 200, 30))
+        check(ready, "churn: both daemons serve their tokens")
+        readers = []
+        stop_ev = threading.Event()
+        if ready:
+            targets = [(sock_a, "/v1/jwt/a?format=raw"), (sock_b, "/v1/token/storage?format=raw"),
+                       (sock_a, "/v1/jwt/a?format=raw"), (sock_b, "/v1/token/gcs?format=raw")]
+            for i in range(n_clients):
+                sock, path = targets[i % 4]
+                readers.append(ChurnReader(sock, path, keepalive=(i // 4) % 2 == 0, stop_ev=stop_ev))
+            base = [s.mark() for s in samplers]
+            log(f"churn: {n_clients} readers for {duration:.0f} s")
+            for r in readers:
+                r.start()
+            t_end = time.time() + duration
+            while time.time() < t_end and da.alive() and db.alive():
+                time.sleep(1)
+            stop_ev.set()
+            for r in readers:
+                r.join(15)
+            time.sleep(1.0)
+            finals = [s.mark() for s in samplers]
+        renew_a = fa.count("sts", "GetWebIdentityToken", "ok")
+        renew_b = fb.count("entra", "token", "ok") + fb.count("gcp_sts", "token", "ok")
+        alive = da.alive() and db.alive()
+        rc_a, rc_b = da.stop(), db.stop()
+        for s in samplers:
+            s.stop()
+        check(alive, "churn: both daemons alive at the end")
+        check(rc_a == 0 and rc_b == 0, "churn: exit status 0 on SIGTERM", (rc_a, rc_b))
+        if ready:
+            served = sum(r.ok for r in readers)
+            errors = [e for r in readers for e in r.errors]
+            shown = [e for e in errors if e is not None][:5]
+            check(served > 0 and not errors, f"churn: {served} responses, zero errors and no torn response "
+                  f"({len(errors)} errors)", shown)
+            expiries = Expiries("mixed")
+            expiries.learn(fb.log())
+            worst, bad, unknown = None, [], 0
+            for r in readers:
+                for body, t in r.last_seen.items():
+                    exp = expiries.of(body)
+                    if exp is None:
+                        unknown += 1
+                        continue
+                    left = exp - t
+                    worst = left if worst is None else min(worst, left)
+                    if left < MIN_REMAINING - 0.05:
+                        bad.append(round(left, 2))
+            distinct = len({b for r in readers for b in r.last_seen})
+            check(not bad and not unknown, f"churn: I1 for all {distinct} distinct tokens served "
+                  f"(worst {worst and round(worst, 2)} s left, min_remaining {MIN_REMAINING})",
+                  f"{len(bad)} below min_remaining: {sorted(bad)[:10]}; {unknown} unknown")
+            check(renew_a >= duration / 2 and renew_b >= duration / 2,
+                  f"churn: tokens renewed throughout ({renew_a} JWTs on A, {renew_b} exchanges on B "
+                  f"in {duration:.0f} s)")
+            for i, (s, b, f) in enumerate(zip(samplers, base, finals)):
+                rss, fds = f
+                check(rss <= b[0] + 16384 and fds <= b[1] + 4,
+                      f"churn: daemon {'AB'[i]} RSS {b[0]} -> {rss} KiB (peak {s.peak()[0]}), "
+                      f"fds {b[1]} -> {fds} (peak {s.peak()[1]})")
+            res.update({"requests_served": served, "errors": len(errors), "distinct_tokens": distinct,
+                        "renewals": renew_a + renew_b, "worst_remaining_s": worst and round(worst, 3),
+                        "i1_violations": len(bad)})
+        out = da.stdout + da.stderr + db.stdout + db.stderr
+        found = rellib.scan_output([("daemon A", da.stdout + da.stderr), ("daemon B", db.stdout + db.stderr)],
+                                   None)
+        found += rellib.scan_output([("daemon output", out)], os.path.join(tmp, "secrets-a.txt"))
+        found += rellib.scan_output([("daemon output", out)], os.path.join(tmp, "secrets-b.txt"))
+        check(not found, "churn: no secret in the daemons' output", found[:3])
+        if args.logs:
+            os.makedirs(args.logs, exist_ok=True)
+            with open(os.path.join(args.logs, "churn.log"), "w") as f:
+                f.write(out)
+        res["peak_rss_kib"] = max(s.peak()[0] for s in samplers)
+        res["peak_fds"] = max(s.peak()[1] for s in samplers)
+    shutil.rmtree(tmp, ignore_errors=True)
+    res["elapsed_s"] = round(time.time() - t_begin, 1)
+    counts = rellib.harness._counts
+    res["passed"], res["failed"] = counts["passed"], counts["failed"]
+    res["scenarios_run"] = counts["passed"] + counts["failed"]
+    res["invariant_violations"] = counts["failed"]
+    res.setdefault("requests_served", 0)
+    res.setdefault("errors", 0)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    print(f"# churn: {json.dumps({k: v for k, v in res.items() if k not in ('suite',)})}")
+    return summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

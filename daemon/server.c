@@ -546,6 +546,20 @@ static void conn_arm(struct conn *c, enum conn_timer kind, uint64_t ms)
         (void)uv_timer_start(&c->timer, on_conn_timer, ms, 0);
 }
 
+/*
+ * After a response: an idle keep-alive connection gets the idle timeout,
+ * but one with the start of another request already buffered gets the
+ * header timeout, so a head dripped in behind a pipelined request cannot
+ * hold the connection longer than any other slow head.
+ */
+static void conn_arm_between_requests(struct conn *c)
+{
+        if (c->len > 0)
+                conn_arm(c, TIMER_HEADER, HEADER_TIMEOUT_MS);
+        else
+                conn_arm(c, TIMER_IDLE, IDLE_TIMEOUT_MS);
+}
+
 static void count_status(struct server *s, int status)
 {
         if (status >= 0 && status < (int)FT_ELEMENTSOF(s->requests_by_status))
@@ -564,7 +578,7 @@ static void on_write_done(uv_write_t *req, int status)
                 conn_close(c);
                 return;
         }
-        conn_arm(c, TIMER_IDLE, IDLE_TIMEOUT_MS);
+        conn_arm_between_requests(c);
         conn_process(c);
 }
 
@@ -592,7 +606,7 @@ static void conn_send(struct conn *c, struct blob *b, bool head_only, int status
                 if (c->close_after_write)
                         conn_close(c);
                 else
-                        conn_arm(c, TIMER_IDLE, IDLE_TIMEOUT_MS);
+                        conn_arm_between_requests(c);
                 return;
         }
         if (n < 0 && n != UV_EAGAIN) {
@@ -982,8 +996,10 @@ static void conn_process(struct conn *c)
                         if (c->len >= sizeof(c->buf)) {
                                 c->close_after_write = true;
                                 send_error(c, NULL, 431, "headers_too_large", "request head too large", 0);
+                                return;
                         }
-                        return;
+                        /* Only the start of a request is buffered: read on (below) for the rest. */
+                        break;
                 }
                 if (n < 0) {
                         c->close_after_write = true;

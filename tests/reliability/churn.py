@@ -5,7 +5,9 @@ every token renews about every second, for D seconds.
 Two daemons, because the fake caps every JWT's lifetime at once and an
 exchange needs a JWT with 60 s left: daemon A serves JWTs that live 2 s
 (max_token_lifetime 2); daemon B serves an Entra and a Google access token
-that live 2 s (entra_token_lifetime 2, gcp_token_lifetime 2) from JWTs of
+that live 4 s (entra_token_lifetime 4, gcp_token_lifetime 4: their expires_in
+is whole seconds, which fedtokend counts from the whole second before the
+answer, so up to 2 s of such a lifetime is given up for safety) from JWTs of
 62 s, which are therefore refetched every couple of seconds too. Half of the
 readers keep their connection alive across renewals, half connect anew.
 
@@ -138,7 +140,7 @@ def main():
     res = {"suite": "churn", "mode": "quick" if args.quick else "full", "clients": n_clients, "duration_s": duration}
     with RelFakeCloud(os.path.join(tmp, "secrets-a.txt")) as fa, RelFakeCloud(os.path.join(tmp, "secrets-b.txt")) as fb:
         fa.config(max_token_lifetime=2)
-        fb.config(max_token_lifetime=62, entra_token_lifetime=2, gcp_token_lifetime=2)
+        fb.config(max_token_lifetime=62, entra_token_lifetime=4, gcp_token_lifetime=4)
         fb.add_fic(TENANT, CLIENT)
         fb.add_gcp_provider()
         aud = fb.gcp_audience()

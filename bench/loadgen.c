@@ -615,6 +615,9 @@ static void report(const struct run *r, const struct usage *u)
         double other_pct = u->machine_ticks >= 0 && srv_us >= 0 ?
                            ((double)u->machine_ticks * 1e6 / (double)tick - srv_us - (double)self_us) /
                            (window_s * 1e6) * 100.0 : -1;
+
+        if (u->machine_ticks >= 0 && srv_us >= 0 && other_pct < 0)
+                other_pct = 0;  /* tick rounding: nobody else ran */
         double srv_per_req = srv_us >= 0 && c->requests ? srv_us / (double)c->requests : -1;
         double srv_pct = srv_us >= 0 ? srv_us / (window_s * 1e6) * 100.0 : -1;
         double cli_per_req = c->requests ? (double)self_us / (double)c->requests : 0;
@@ -630,7 +633,7 @@ static void report(const struct run *r, const struct usage *u)
                o->label, mode, o->conns, window_s, c->requests, rps, p50, p90, p99, p999, c->lat_max_ns / 1000.0,
                mean, errors, c->non200, c->short_reads, c->bad, c->connect_errors, c->backlog_retries,
                c->reconnects, c->requests ? (double)c->bytes / (double)c->requests : 0.0, srv_per_req, srv_pct,
-               cli_per_req, cli_pct, other_pct < 0 ? -1.0 : other_pct);
+               cli_per_req, cli_pct, other_pct);
         printf("%s %s/%u: %.0f req/s, latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us; %" PRIu64
                " errors",
                o->label, mode, o->conns, rps, p50, p99, p999, c->lat_max_ns / 1000.0, errors);

@@ -983,6 +983,12 @@ int fetcher_new(uv_loop_t *loop, const char *ca_file, struct fetcher **ret)
             curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f) != CURLM_OK ||
             curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
             curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f) != CURLM_OK ||
+            /*
+             * A handful of upstreams (IMDS, STS, Entra, Google): keeping a few
+             * connections for reuse is enough, and bounds the memory cached
+             * TLS connections hold.
+             */
+            curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, 6L) != CURLM_OK ||
             uv_timer_init(loop, &f->timer) < 0) {
                 /* No uv handle exists yet: everything is freed right here. */
                 (void)curl_multi_cleanup(f->multi);

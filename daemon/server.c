@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -103,8 +104,8 @@ struct conn {
         size_t n_groups;
         pid_t pid;
 
-        char buf[CONN_BUF];
         size_t len;
+        size_t high;               /* most bytes ever buffered: what is wiped at close */
         struct blob *writing;      /* the response being written */
         bool closing, close_after_write, reading;
 
@@ -112,6 +113,9 @@ struct conn {
         int wait_id;
         bool wait_raw;
         struct ft_http_req wait_req;
+
+        /* Last, so that a new connection zeroes only the fields above, not 9 KiB of buffer. */
+        char buf[CONN_BUF];
 };
 
 struct server {
@@ -124,6 +128,8 @@ struct server {
         unsigned n_conns;
         struct entry entries[FT_ENGINE_MAX_NODES];
         struct acl daemon_acl;
+        /* Whether any allow list is set at all: only then are a peer's credentials read. */
+        bool acl_any, acl_groups;
 
         unsigned peak_conns;       /* since memory was last given back */
 
@@ -220,6 +226,19 @@ static int resolve_acls(const struct ft_config *cfg, struct tokens *t, struct ac
         return r;
 }
 
+static void acl_needs(const struct acl *daemon_acl, const struct entry *entries, size_t n, bool *ret_any,
+                      bool *ret_groups)
+{
+        bool any = daemon_acl->set, groups = daemon_acl->n_gids > 0;
+
+        for (size_t i = 0; i < n; i++) {
+                any = any || entries[i].acl.set;
+                groups = groups || entries[i].acl.n_gids > 0;
+        }
+        *ret_any = any;
+        *ret_groups = groups;
+}
+
 int server_new(uv_loop_t *loop, const struct ft_config *cfg, struct tokens *t, struct server **ret,
                struct ft_diag *diag)
 {
@@ -237,6 +256,7 @@ int server_new(uv_loop_t *loop, const struct ft_config *cfg, struct tokens *t, s
                 free(s);
                 return r;
         }
+        acl_needs(&s->daemon_acl, s->entries, tokens_count(t), &s->acl_any, &s->acl_groups);
         *ret = s;
         return 0;
 }
@@ -274,6 +294,7 @@ int server_reload(struct server *s, const struct ft_config *cfg, struct tokens *
         s->daemon_acl = daemon_acl;
         s->cfg = cfg;
         s->tokens = t;
+        acl_needs(&s->daemon_acl, s->entries, tokens_count(t), &s->acl_any, &s->acl_groups);
         for (struct conn *c = s->conns, *next; c; c = next) {
                 next = c->next;
                 if (c->wait_id == -2) {
@@ -500,7 +521,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
         struct server *s = c->server;
 
         if (--c->handles == 0) {
-                ft_wipe(c->buf, sizeof(c->buf));
+                ft_wipe(c->buf, c->high);
                 free(c);
                 if (s->peak_conns >= TRIM_AFTER_PEAK && s->n_conns < TRIM_BELOW) {
                         s->peak_conns = s->n_conns;
@@ -889,7 +910,7 @@ static void handle(struct conn *c, const struct ft_http_req *req)
         const char *name = NULL, *prefix = NULL;
         char format[16], wait_s[16], detail[FT_HTTP_MAX_PATH + 128];
         bool raw = req->accept_text;
-        int id;
+        int id, has_format, has_wait;
 
         if (req->method == FT_HTTP_OTHER) {
                 send_error(c, req, 405, "method_not_allowed", "only GET and HEAD are served", 0);
@@ -919,12 +940,13 @@ static void handle(struct conn *c, const struct ft_http_req *req)
                 }
                 return;
         }
-        if (ft_http_query_get(req->query, "format", format, sizeof(format)) == -EINVAL ||
-            ft_http_query_get(req->query, "wait", wait_s, sizeof(wait_s)) == -EINVAL) {
+        has_format = ft_http_query_get(req->query, "format", format, sizeof(format));
+        has_wait = ft_http_query_get(req->query, "wait", wait_s, sizeof(wait_s));
+        if (has_format == -EINVAL || has_wait == -EINVAL) {
                 send_error(c, req, 400, "bad_request", "malformed query string", 0);
                 return;
         }
-        if (ft_http_query_get(req->query, "format", format, sizeof(format)) == 0) {
+        if (has_format == 0) {
                 if (!strcmp(format, "raw")) {
                         raw = true;
                 } else if (!strcmp(format, "json")) {
@@ -934,7 +956,7 @@ static void handle(struct conn *c, const struct ft_http_req *req)
                         return;
                 }
         }
-        if (ft_http_query_get(req->query, "wait", wait_s, sizeof(wait_s)) == 0) {
+        if (has_wait == 0) {
                 char *end;
                 long n = strtol(wait_s, &end, 10);
                 if (!*wait_s || *end || n < 0 || n > MAX_WAIT_S) {
@@ -1060,6 +1082,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         if (c->len == 0 && !c->writing && c->wait_id < 0)
                 conn_arm(c, TIMER_HEADER, HEADER_TIMEOUT_MS);
         c->len += (size_t)nread;
+        if (c->len > c->high)
+                c->high = c->len;
         if (c->len >= sizeof(c->buf)) {
                 /* Full: stop reading until responses drain it (a pipelining client waits). */
                 uv_read_stop(stream);
@@ -1076,6 +1100,9 @@ static void read_peer(struct conn *c)
 
         c->uid = (uid_t)-1;
         c->gid = (gid_t)-1;
+        /* Without allow lists the socket's own mode decides: no system call per connection for nothing. */
+        if (!c->server->acl_any)
+                return;
         if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
                 return;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
@@ -1084,6 +1111,8 @@ static void read_peer(struct conn *c)
                 c->pid = cred.pid;
         }
 #ifdef SO_PEERGROUPS
+        if (!c->server->acl_groups)
+                return;
         len = sizeof(c->groups);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
                 c->n_groups = len / sizeof(gid_t);
@@ -1097,9 +1126,10 @@ static void on_connection(uv_stream_t *listener, int status)
 
         if (status < 0 || s->closing)
                 return;
-        c = calloc(1, sizeof(*c));
+        c = malloc(sizeof(*c));
         if (!c)
                 return;
+        memset(c, 0, offsetof(struct conn, buf));
         c->server = s;
         c->wait_id = -1;
         if (uv_pipe_init(s->loop, &c->pipe, 0) < 0) {

@@ -609,6 +609,9 @@ int ft_http_query_get(const char *query, const char *key, char *out, size_t outl
 
         if (!query || !key || !*key || !out || outlen == 0)
                 return -EINVAL;
+        /* Most requests carry no query at all: answer before scanning anything. */
+        if (!*query)
+                return -ENOENT;
         if (!pct_well_formed(query))
                 return -EINVAL;
         for (const char *p = query;; p += n + 1) {

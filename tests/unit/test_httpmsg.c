@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <string.h>
 
 #include "httpmsg.h"
 #include "test.h"
@@ -305,6 +306,31 @@ static void test_strbuf(void)
         free(s);
 }
 
+/* The shared POST builder: method, URL, Host from the URL (port kept), Content-Type, exact body bytes. */
+static void test_request_new_post(void)
+{
+        static const char body[] = "a=1&b=%20\0tail";
+        struct ft_request *r = NULL;
+
+        CHECK_INT(ft_request_new_post(&r, "https://sts.us-east-2.amazonaws.com:8443/x?y=1",
+                                      "application/x-www-form-urlencoded", body, sizeof(body) - 1), 0);
+        if (r) {
+                CHECK_STR(r->method, "POST");
+                CHECK_STR(r->url, "https://sts.us-east-2.amazonaws.com:8443/x?y=1");
+                CHECK_STR(ft_request_header(r, "Host"), "sts.us-east-2.amazonaws.com:8443");
+                CHECK_STR(ft_request_header(r, "Content-Type"), "application/x-www-form-urlencoded");
+                CHECK_INT(r->body_len, sizeof(body) - 1);
+                CHECK(memcmp(r->body, body, sizeof(body) - 1) == 0);
+                CHECK_INT(r->n_headers, 2);
+        }
+        ft_request_free(r);
+        r = NULL;
+        CHECK(ft_request_new_post(&r, "not a url", "text/plain", "x", 1) < 0);
+        CHECK(r == NULL);
+        CHECK(ft_request_new_post(&r, "https://h/", "text/plain\r\nX-Evil: 1", "x", 1) < 0);
+        CHECK(r == NULL);
+}
+
 int main(void)
 {
         test_url_split();
@@ -313,6 +339,7 @@ int main(void)
         test_urlencode_every_byte();
         test_headers();
         test_request_new_and_body();
+        test_request_new_post();
         test_strbuf();
         return test_summary();
 }

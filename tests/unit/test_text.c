@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 
+#include "httpmsg.h"
 #include "test.h"
 #include "text.h"
 
@@ -324,9 +325,46 @@ static void test_diag(void)
         free(long_text);
 }
 
+static void put_upper(struct ft_strbuf *b, const char *name, size_t len, const void *arg)
+{
+        const char *prefix = arg;
+
+        ft_strbuf_puts(b, prefix);
+        for (size_t i = 0; i < len; i++) {
+                char c = name[i];
+                ft_strbuf_append(b, &(char){ c >= 'a' && c <= 'z' ? (char)(c - 32) : c }, 1);
+        }
+}
+
+/* Templates: every {name} goes through the callback; an unclosed '{' is copied as it is. */
+static void test_expand(void)
+{
+        static const struct { const char *tpl, *want; } cases[] = {
+                { "", "" },
+                { "plain text", "plain text" },
+                { "{a}", "=A" },
+                { "x {issuer} and {sub}.", "x =ISSUER and =SUB." },
+                { "{}", "=" },
+                { "open { brace", "open { brace" },
+                { "end {", "end {" },
+                { "{a}{b}", "=A=B" },
+        };
+
+        for (size_t i = 0; i < FT_ELEMENTSOF(cases); i++) {
+                struct ft_strbuf b = { 0 };
+                char *got;
+
+                ft_text_expand(&b, cases[i].tpl, put_upper, "=");
+                got = ft_strbuf_steal(&b);
+                CHECK_STR(got, cases[i].want);
+                free(got);
+        }
+}
+
 int main(void)
 {
         test_classes();
+        test_expand();
         test_hex_value();
         test_utf8_next();
         test_is_control();

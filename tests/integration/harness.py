@@ -89,11 +89,16 @@ class FakeCloud:
         self.stop()
         return False
 
+    def extra_args(self):
+        """More command-line arguments for fakecloud.py (subclasses add theirs)."""
+        return []
+
     def start(self):
         self.dir = tempfile.mkdtemp(prefix="fakecloud-")
         self._stderr = open(os.path.join(self.dir, "fakecloud.log"), "wb")
         self.proc = subprocess.Popen(
-            [PYTHON, FAKECLOUD, "--dir", self.dir, "--region", self.region, "--account", self.account],
+            [PYTHON, FAKECLOUD, "--dir", self.dir, "--region", self.region, "--account", self.account]
+            + self.extra_args(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
         path = os.path.join(self.dir, "fakecloud.json")

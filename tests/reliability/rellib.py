@@ -46,32 +46,8 @@ class RelFakeCloud(FakeCloud):
         super().__init__(**kw)
         self.secrets_file = secrets_file
 
-    def start(self):
-        import tempfile
-        self.dir = tempfile.mkdtemp(prefix="fakecloud-rel-")
-        self._stderr = open(os.path.join(self.dir, "fakecloud.log"), "wb")
-        self.proc = subprocess.Popen(
-            [PYTHON, harness.FAKECLOUD, "--dir", self.dir, "--region", self.region, "--account", self.account,
-             "--secrets-file", self.secrets_file],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
-        path = os.path.join(self.dir, "fakecloud.json")
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if os.path.exists(path):
-                with open(path) as f:
-                    self.info = json.load(f)
-                break
-            if self.proc.poll() is not None:
-                raise FakeCloudError(f"fakecloud exited with {self.proc.returncode}:\n{self.log_text()}")
-            time.sleep(0.05)
-        else:
-            self.stop()
-            raise FakeCloudError("fakecloud did not start")
-        self.urls = {k: self.info[k] for k in ("imds", "container", "sts", "issuer", "control", "entra",
-                                                "gcp_sts", "gcp_iam") if k in self.info}
-        self.ca_file = self.info["ca_file"]
-        return self
+    def extra_args(self):
+        return ["--secrets-file", self.secrets_file]
 
 
 def port_of(url):

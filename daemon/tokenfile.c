@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "tokenfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -497,6 +498,59 @@ int tokenfile_remove(struct tokenfile *f, struct ft_diag *diag)
         }
         close(dfd);
         return r;
+}
+
+/* Whether `entry` is a name create_temp makes for this file: ".NAME." and the hex digits. */
+static bool is_temp_name(const struct tokenfile *f, const char *entry)
+{
+        size_t name_len = strlen(f->name), n = strlen(entry);
+
+        if (name_len > TEMP_NAME_KEEP)
+                name_len = TEMP_NAME_KEEP;
+        if (n != 2 + name_len + 2 * TEMP_RANDOM_BYTES || entry[0] != '.' ||
+            memcmp(entry + 1, f->name, name_len) != 0 || entry[1 + name_len] != '.')
+                return false;
+        for (size_t i = 2 + name_len; i < n; i++)
+                if (!((entry[i] >= '0' && entry[i] <= '9') || (entry[i] >= 'a' && entry[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+int tokenfile_sweep(struct tokenfile *f, time_t older_than, struct ft_diag *diag)
+{
+        struct dirent *de;
+        DIR *dir;
+        int dfd, lfd, r, removed = 0;
+
+        r = open_checked_dir(f, &dfd, diag);
+        if (r < 0)
+                return r;
+        /* fdopendir takes its descriptor: list through a copy, act through dfd. */
+        lfd = dup(dfd);
+        dir = lfd < 0 ? NULL : fdopendir(lfd);
+        if (!dir) {
+                int e = errno;
+
+                if (lfd >= 0)
+                        close(lfd);
+                close(dfd);
+                return fail(diag, e, "cannot list %s: %s", f->dir, strerror(e));
+        }
+        while ((errno = 0, de = readdir(dir)) != NULL) {
+                struct stat st;
+
+                if (!is_temp_name(f, de->d_name))
+                        continue;
+                /* Only our own regular files, and only ones no write can still be filling. */
+                if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+                    st.st_uid != geteuid() || st.st_mtime >= older_than)
+                        continue;
+                if (unlinkat(dfd, de->d_name, 0) == 0)
+                        removed++;
+        }
+        closedir(dir);
+        close(dfd);
+        return removed;
 }
 
 const char *tokenfile_path(const struct tokenfile *f)

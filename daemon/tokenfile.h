@@ -26,6 +26,8 @@
 #ifndef FT_TOKENFILE_H
 #define FT_TOKENFILE_H
 
+#include <time.h>
+
 #include "config.h"
 
 struct tokenfile;
@@ -58,6 +60,15 @@ int tokenfile_write(struct tokenfile *f, const void *data, size_t len, struct ft
  * safe than leaving it, even in a directory that became unsafe.
  */
 int tokenfile_remove(struct tokenfile *f, struct ft_diag *diag);
+
+/*
+ * Remove what an interrupted write (a crash, a kill -9, power loss between
+ * create and rename) left next to the file: the daemon's own regular files
+ * named as its temporary files are, last modified before `older_than`, so a
+ * write in progress elsewhere is never touched. They may hold a token.
+ * Returns how many were removed, or -errno with diag.
+ */
+int tokenfile_sweep(struct tokenfile *f, time_t older_than, struct ft_diag *diag);
 
 /* The normalised absolute path, for log lines. */
 const char *tokenfile_path(const struct tokenfile *f);

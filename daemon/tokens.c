@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "creds.h"
 #include "exchange.h"
@@ -112,6 +113,32 @@ static int find_jwt_node(const struct tokens *t, const char *jwt_name)
         return ft_engine_find(t->engine, name);
 }
 
+/* A temporary file this old can only be the leftover of an interrupted write, never one in progress. */
+#define STALE_TEMP_S 60
+
+/*
+ * The token file object of a node, and a sweep of the temporary files an
+ * interrupted write of an earlier run left beside it: they may hold a token.
+ */
+static int open_token_file(const char *node, const struct ft_file_sink *sink, struct tokenfile **ret,
+                           struct ft_diag *diag)
+{
+        struct ft_diag sweep_diag = { 0 };
+        int r, removed;
+
+        r = tokenfile_new(sink, ret, diag);
+        if (r < 0)
+                return r;
+        removed = tokenfile_sweep(*ret, time(NULL) - STALE_TEMP_S, &sweep_diag);
+        if (removed > 0)
+                log_full(LOG_NOTICE, &(struct log_ctx){ .token = node },
+                         "removed %d temporary file(s) an interrupted write left beside %s", removed,
+                         tokenfile_path(*ret));
+        else if (removed < 0)
+                log_full(LOG_WARNING, &(struct log_ctx){ .token = node }, "%s", sweep_diag.msg);
+        return 0;
+}
+
 /*
  * The Google external_account configuration: it points client libraries at
  * the JWT file of the target's [jwt.NAME], so they exchange it themselves.
@@ -197,7 +224,7 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                 if (r >= 0 && def->file.path)
                         r = ft_engine_set_refresh(t->engine, id, d->refresh_percent, FILE_MAX_PERCENT);
                 if (r >= 0 && def->file.path && write_files)
-                        r = tokenfile_new(&def->file, &t->nodes[id].file, diag);
+                        r = open_token_file(t->nodes[id].name, &def->file, &t->nodes[id].file, diag);
         }
         for (size_t i = 0; r >= 0 && i < cfg->n_azures; i++) {
                 const struct ft_config_azure *def = cfg->azures[i];
@@ -207,7 +234,7 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                 if (r >= 0)
                         r = exchange_new_azure(f, cfg, def, started, &t->nodes[id].exchange);
                 if (r >= 0 && def->file.path && write_files)
-                        r = tokenfile_new(&def->file, &t->nodes[id].file, diag);
+                        r = open_token_file(t->nodes[id].name, &def->file, &t->nodes[id].file, diag);
         }
         for (size_t i = 0; r >= 0 && i < cfg->n_gcps; i++) {
                 const struct ft_config_gcp *def = cfg->gcps[i];
@@ -217,7 +244,7 @@ int tokens_new(uv_loop_t *loop, struct fetcher *f, const struct ft_config *cfg, 
                 if (r >= 0)
                         r = exchange_new_gcp(f, cfg, def, &t->nodes[id].exchange);
                 if (r >= 0 && def->file.path && write_files)
-                        r = tokenfile_new(&def->file, &t->nodes[id].file, diag);
+                        r = open_token_file(t->nodes[id].name, &def->file, &t->nodes[id].file, diag);
                 if (r >= 0 && def->external_account_file && write_files)
                         r = write_external_account(cfg, def, diag);
         }

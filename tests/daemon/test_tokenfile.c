@@ -392,6 +392,71 @@ static void test_remove(void)
         tokenfile_free(f);
 }
 
+/* Set a file's modification time `age` seconds into the past. */
+static void age_file(const char *path, time_t age)
+{
+        struct timespec ts[2] = { { .tv_sec = time(NULL) - age }, { .tv_sec = time(NULL) - age } };
+
+        CHECK(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+static void test_sweep(void)
+{
+        struct ft_diag diag = { 0 };
+        struct tokenfile *f;
+        struct stat st;
+        int hidden = 0;
+
+        make_dir("sw", 0700);
+        f = open_sink(at("sw/token"), 0600, NULL);
+        CHECK_INT(write_str(f, "current", &diag), 0);
+        /* A crashed write's leftover, old: removed. */
+        put_file(at("sw/.token.0123456789abcdef"), "secret");
+        age_file(at("sw/.token.0123456789abcdef"), 3600);
+        /* A write in progress right now (recent): kept. */
+        put_file(at("sw/.token.fedcba9876543210"), "new");
+        /* Not our names: another file's temporary, wrong digits, wrong length, upper case. */
+        put_file(at("sw/.other.0123456789abcdef"), "x");
+        put_file(at("sw/.token.0123456789abcdeg"), "x");
+        put_file(at("sw/.token.0123456789abcde"), "x");
+        put_file(at("sw/.token.0123456789ABCDEF"), "x");
+        put_file(at("sw/token.0123456789abcdef"), "x");
+        /* A symbolic link and a directory with our name shape: never touched. */
+        CHECK(symlink(at("sw/token"), at("sw/.token.1111111111111111")) == 0);
+        age_file(at("sw/.token.1111111111111111"), 3600);
+        CHECK(mkdir(at("sw/.token.2222222222222222"), 0700) == 0);
+        age_file(at("sw/.token.2222222222222222"), 3600);
+        for (const char *const *p = (const char *const[]){ "sw/.other.0123456789abcdef", "sw/.token.0123456789abcdeg",
+                                                           "sw/.token.0123456789abcde", "sw/.token.0123456789ABCDEF",
+                                                           "sw/token.0123456789abcdef", NULL };
+             *p; p++)
+                age_file(at(*p), 3600);
+
+        CHECK_INT(tokenfile_sweep(f, time(NULL) - 60, &diag), 1);
+        CHECK(lstat(at("sw/.token.0123456789abcdef"), &st) < 0 && errno == ENOENT);
+        CHECK(lstat(at("sw/.token.fedcba9876543210"), &st) == 0);
+        CHECK(lstat(at("sw/.token.1111111111111111"), &st) == 0 && S_ISLNK(st.st_mode));
+        CHECK(lstat(at("sw/.token.2222222222222222"), &st) == 0 && S_ISDIR(st.st_mode));
+        CHECK_INT(count_entries(at("sw"), &hidden), 9);
+        check_content(at("sw/token"), "current", 7);
+        /* Nothing more to do the second time. */
+        CHECK_INT(tokenfile_sweep(f, time(NULL) - 60, &diag), 0);
+
+        /* Someone else's file is not ours to remove (root can give it away to test this). */
+        if (geteuid() == 0) {
+                put_file(at("sw/.token.3333333333333333"), "theirs");
+                CHECK(chown(at("sw/.token.3333333333333333"), 65534, 65534) == 0);
+                age_file(at("sw/.token.3333333333333333"), 3600);
+                CHECK_INT(tokenfile_sweep(f, time(NULL) - 60, &diag), 0);
+                CHECK(lstat(at("sw/.token.3333333333333333"), &st) == 0);
+        }
+        /* An unsafe directory is refused, as for a write. */
+        CHECK(chmod(at("sw"), 0777) == 0);
+        CHECK(tokenfile_sweep(f, time(NULL) - 60, &diag) < 0);
+        CHECK(chmod(at("sw"), 0700) == 0);
+        tokenfile_free(f);
+}
+
 static void test_groups(void)
 {
         struct ft_diag diag = { 0 };
@@ -609,6 +674,7 @@ int main(void)
         test_symlink_target();
         test_failures_leave_nothing();
         test_remove();
+        test_sweep();
         test_groups();
         test_unprivileged();
         test_atomic_under_readers();

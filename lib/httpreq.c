@@ -11,6 +11,7 @@
 #include "httpreq.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -56,21 +57,54 @@ static int pct_octet(char x, char y)
         return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-/* RFC 3986 unreserved and sub-delims. */
-static bool is_unreserved(int c)
+/*
+ * Character classes of the request grammar: one table lookup per byte, as
+ * every byte of every request passes here. Each byte has exactly one entry.
+ */
+enum {
+        C_TCHAR = 1 << 0,      /* RFC 9110 §5.6.2 token */
+        C_UNRESERVED = 1 << 1, /* RFC 3986 unreserved */
+        C_SUB_DELIM = 1 << 2,  /* RFC 3986 sub-delims */
+        C_PCHAR = 1 << 3,      /* RFC 3986 pchar less pct-encoded (callers decode '%' themselves) */
+        C_LINE = 1 << 4,       /* LF, CR and NUL: end a line, or refuse it */
+};
+#define C_ALNUM (C_TCHAR | C_UNRESERVED | C_PCHAR)
+static const uint8_t char_class[256] = {
+        ['0' ... '9'] = C_ALNUM, ['A' ... 'Z'] = C_ALNUM, ['a' ... 'z'] = C_ALNUM,
+        ['-'] = C_ALNUM, ['.'] = C_ALNUM, ['_'] = C_ALNUM, ['~'] = C_ALNUM,
+        ['!'] = C_TCHAR | C_SUB_DELIM | C_PCHAR, ['$'] = C_TCHAR | C_SUB_DELIM | C_PCHAR,
+        ['&'] = C_TCHAR | C_SUB_DELIM | C_PCHAR, ['\''] = C_TCHAR | C_SUB_DELIM | C_PCHAR,
+        ['*'] = C_TCHAR | C_SUB_DELIM | C_PCHAR, ['+'] = C_TCHAR | C_SUB_DELIM | C_PCHAR,
+        ['('] = C_SUB_DELIM | C_PCHAR, [')'] = C_SUB_DELIM | C_PCHAR, [','] = C_SUB_DELIM | C_PCHAR,
+        [';'] = C_SUB_DELIM | C_PCHAR, ['='] = C_SUB_DELIM | C_PCHAR,
+        [':'] = C_PCHAR, ['@'] = C_PCHAR,
+        ['#'] = C_TCHAR, ['%'] = C_TCHAR, ['^'] = C_TCHAR, ['`'] = C_TCHAR, ['|'] = C_TCHAR,
+        ['\0'] = C_LINE, ['\n'] = C_LINE, ['\r'] = C_LINE,
+};
+
+static inline bool has_class(int c, unsigned cls)
 {
-        return ft_text_is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+        return (char_class[(unsigned char)c] & cls) != 0;
 }
 
-static bool is_sub_delim(int c)
+static inline bool is_tchar(int c)
 {
-        return c && strchr("!$&'()*+,;=", c);
+        return has_class(c, C_TCHAR);
 }
 
-/* RFC 3986 pchar, less pct-encoded (the callers decode '%' themselves). */
-static bool is_pchar(int c)
+static inline bool is_unreserved(int c)
 {
-        return is_unreserved(c) || is_sub_delim(c) || c == ':' || c == '@';
+        return has_class(c, C_UNRESERVED);
+}
+
+static inline bool is_sub_delim(int c)
+{
+        return has_class(c, C_SUB_DELIM);
+}
+
+static inline bool is_pchar(int c)
+{
+        return has_class(c, C_PCHAR);
 }
 
 static bool is_ows(int c)
@@ -96,7 +130,12 @@ static bool name_is(const char *p, size_t n, const char *name)
 static int find_line(const char *buf, size_t len, size_t start, size_t max_len, int too_long, struct line *ret,
                      int *status)
 {
-        for (size_t i = start; i < len; i++) {
+        /* Ordinary bytes within the length limit decide nothing: skip them at one lookup each. */
+        size_t plain_end = len - start > max_len ? start + max_len : len, i = start;
+
+        while (i < plain_end && !has_class(buf[i], C_LINE))
+                i++;
+        for (; i < len; i++) {
                 char c = buf[i];
 
                 if (c == '\n') {
@@ -315,7 +354,7 @@ static int parse_request_line(const struct line *l, struct ft_http_req *req, int
         if (method_len == 0)
                 return reject(status, 400);
         for (size_t i = 0; i < method_len; i++)
-                if (!ft_text_is_tchar((unsigned char)l->p[i]))
+                if (!is_tchar((unsigned char)l->p[i]))
                         return reject(status, 400);
         /* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
         if (method_len == 3 && memcmp(l->p, "GET", 3) == 0)
@@ -469,7 +508,7 @@ static int parse_field_line(const struct line *l, struct head *h, int *status)
                 return reject(status, 400);
         /* This also refuses whitespace before the colon (RFC 9112 §5.1: MUST 400). */
         for (const char *q = p; q < colon; q++)
-                if (!ft_text_is_tchar((unsigned char)*q))
+                if (!is_tchar((unsigned char)*q))
                         return reject(status, 400);
         for (v = colon + 1; v < end && is_ows(*v); v++)
                 ;

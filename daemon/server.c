@@ -657,21 +657,32 @@ static void send_error(struct conn *c, const struct ft_http_req *req, int status
         blob_unref(b);
 }
 
+/* "kind.name" into out; false when it does not fit, and then no such token exists. */
+static bool join_name(char *out, size_t outsize, const char *kind, const char *name)
+{
+        size_t k = strlen(kind), n = strlen(name);
+
+        if (k + 1 + n >= outsize)
+                return false;
+        memcpy(out, kind, k);
+        out[k] = '.';
+        memcpy(out + k + 1, name, n + 1);
+        return true;
+}
+
+/* The node a /v1/token/NAME or /v1/jwt/NAME path names, or -1. On the hot path: no formatting. */
 static int find_token(const struct server *s, const char *prefix, const char *name)
 {
         char full[128];
         int id;
 
         if (!strcmp(prefix, "token")) {
-                snprintf(full, sizeof(full), "azure.%s", name);
-                id = tokens_find(s->tokens, full);
+                id = join_name(full, sizeof(full), "azure", name) ? tokens_find(s->tokens, full) : -1;
                 if (id >= 0)
                         return id;
-                snprintf(full, sizeof(full), "gcp.%s", name);
-                return tokens_find(s->tokens, full);
+                return join_name(full, sizeof(full), "gcp", name) ? tokens_find(s->tokens, full) : -1;
         }
-        snprintf(full, sizeof(full), "jwt.%s", name);
-        return tokens_find(s->tokens, full);
+        return join_name(full, sizeof(full), "jwt", name) ? tokens_find(s->tokens, full) : -1;
 }
 
 /* Seconds until the next attempt, for Retry-After (at least 1). */

@@ -2,6 +2,7 @@
 #include "tokens.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,15 @@
 #define MAX_SLEEP_MS 5000
 /* A token file feeds SDKs that cache it for up to 10 minutes: rewrite it by 80 % of its life. */
 #define FILE_MAX_PERCENT 80
+/*
+ * Each fetch allocates and frees some hundred kilobytes (the TLS handshake,
+ * the response, the parse). glibc reuses the freed chunks, but in an order
+ * that touches fresh pages of the heap over time, so private memory creeps
+ * up to the heap's high-water mark (a few MiB, reached at start-up while the
+ * CA bundle loads). Returning the whole free pages every so many fetches
+ * keeps it at what is in use; the heap is small, so this is cheap.
+ */
+#define TRIM_EVERY_FETCHES 64
 
 struct node {
         struct tokens *tokens;
@@ -67,6 +77,7 @@ struct tokens {
         uv_timer_t timer;
         bool pumping, repump, closing;
         struct tokens_latency latency[4];
+        unsigned fetches_since_trim;
         struct node nodes[FT_ENGINE_MAX_NODES];
         size_t n_nodes;
 };
@@ -411,6 +422,14 @@ static void remove_file(struct node *n)
                          diag.msg);
 }
 
+static void fetch_finished(struct tokens *t)
+{
+        if (++t->fetches_since_trim >= TRIM_EVERY_FETCHES) {
+                t->fetches_since_trim = 0;
+                (void)malloc_trim(0);
+        }
+}
+
 static void succeeded(struct node *n, int64_t issued_s, int64_t expires_s, int64_t hint_s, const char *detail)
 {
         struct tokens *t = n->tokens;
@@ -420,6 +439,7 @@ static void succeeded(struct node *n, int64_t issued_s, int64_t expires_s, int64
 
         n->in_flight = false;
         record_latency(n);
+        fetch_finished(t);
         ft_engine_succeeded(t->engine, n->id, now, issued_s * 1000, expires_s * 1000, hint_s * 1000, random_u32());
         if (expires_s)
                 ft_time_format_rfc3339(expires_s, exp);
@@ -442,6 +462,7 @@ static void failed(struct node *n, const struct ft_diag *diag)
 
         n->in_flight = false;
         record_latency(n);
+        fetch_finished(t);
         ft_engine_failed(t->engine, n->id, now, diag, random_u32());
         ft_engine_status(t->engine, n->id, now, &st);
         if (!n->failing_logged || !same_reason(&n->last_logged, diag) || log_enabled(LOG_DEBUG)) {

@@ -18,12 +18,14 @@
 #include "fetch.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "ft-config.h"
 #include "timeutil.h"
@@ -143,7 +145,7 @@ static void fetcher_destroy(struct fetcher *f)
         free(f->ca_file);
         free(f->noproxy);
         free(f);
-        /* Pairs with curl_global_init() in fetcher_new(); curl counts them. */
+        /* Pairs with fetch_global_init() in fetcher_new(); curl counts them. */
         curl_global_cleanup();
 }
 
@@ -957,6 +959,74 @@ static char *noproxy_list(void)
         return s;
 }
 
+/* ---- libcurl's allocator: every freed block wiped ------------------------ */
+
+static void wiping_free(void *p)
+{
+        if (!p)
+                return;
+        ft_wipe(p, malloc_usable_size(p));
+        free(p);
+}
+
+/* realloc may move the block and free the old one unwiped: move it ourselves. */
+static void *wiping_realloc(void *p, size_t n)
+{
+        size_t have;
+        void *q;
+
+        if (!p)
+                return malloc(n);
+        if (n == 0) {
+                wiping_free(p);
+                return NULL;
+        }
+        have = malloc_usable_size(p);
+        if (n <= have)
+                return p;
+        q = malloc(n);
+        if (!q)
+                return NULL;
+        memcpy(q, p, have < n ? have : n);
+        wiping_free(p);
+        return q;
+}
+
+/*
+ * OpenSSL, libcurl's TLS backend, gets the same: its record buffers hold
+ * each decrypted response until they are freed with the connection.
+ */
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+        (void)file;
+        (void)line;
+        return malloc(n);
+}
+
+static void *ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+        (void)file;
+        (void)line;
+        return wiping_realloc(p, n);
+}
+
+static void ossl_free(void *p, const char *file, int line)
+{
+        (void)file;
+        (void)line;
+        wiping_free(p);
+}
+
+int fetch_global_init(void)
+{
+        /* Takes effect only before OpenSSL's first allocation (main calls this early); later calls are no-ops. */
+        (void)CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+        return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc) ==
+                               CURLE_OK
+                       ? 0
+                       : -EIO;
+}
+
 int fetcher_new(uv_loop_t *loop, const char *ca_file, struct fetcher **ret)
 {
         struct fetcher *f;
@@ -967,7 +1037,7 @@ int fetcher_new(uv_loop_t *loop, const char *ca_file, struct fetcher **ret)
          * Reference-counted by curl; the daemon is still single-threaded
          * when it builds its fetcher. fetcher_destroy() drops the reference.
          */
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (fetch_global_init() < 0)
                 return -EIO;
         f = calloc(1, sizeof(*f));
         if (!f) {

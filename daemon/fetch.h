@@ -52,6 +52,17 @@ struct fetch_opts {
 typedef void (*fetch_done_fn)(void *userdata, int error, const char *errmsg, const struct ft_response *resp);
 
 /*
+ * curl_global_init with an allocator that wipes every block libcurl frees:
+ * its receive buffer holds each response (tokens) and its header lists the
+ * session token, and "zero secrets in memory you free" covers them too.
+ * The first call in the process sets the allocator; every call counts, and
+ * pairs with one curl_global_cleanup(). OpenSSL (libcurl's TLS backend)
+ * gets a wiping allocator too, for its record buffers and keys, if this
+ * runs before anything in the process has used OpenSSL.
+ */
+int fetch_global_init(void);
+
+/*
  * `ca_file` NULL: the system trust store; otherwise that PEM file replaces
  * it. Proxies come from the environment as curl reads them, except for
  * loopback and link-local hosts, which are always reached directly.

@@ -634,7 +634,7 @@ int main(int argc, char **argv)
         if (!level_set)
                 level = d.once && d.cfg->daemon.log_level > FT_LOG_WARNING ? FT_LOG_WARNING : d.cfg->daemon.log_level;
         log_init(level);
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        if (fetch_global_init() < 0) {
                 log_error("cannot initialise libcurl");
                 ft_config_free(d.cfg);
                 return EXIT_RUNTIME;

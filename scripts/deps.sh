@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
         # build
         meson ninja-build pkg-config gcc clang-14 libclang-rt-14-dev
-        libcurl4-openssl-dev libuv1-dev libcjson-dev libmbedtls-dev libsystemd-dev libexpat1-dev
+        libcurl4-openssl-dev libuv1-dev libcjson-dev libmbedtls-dev libsystemd-dev libexpat1-dev libssl-dev
         # tests: the fake cloud (Python + cryptography), certificates, leak checks
         python3 python3-cryptography openssl curl valgrind
         # systemd tools for the unit tests (systemd-analyze, systemd-socket-activate)

@@ -19,6 +19,8 @@ SUITES = [("matrix", "matrix.json", "Fault matrix: 6 upstreams x 12 faults x 3 p
           ("hostile", "hostile.json", "Hostile clients on the socket"),
           ("hostile", "hostile-full.json", "Hostile clients, full set, run on its own"),
           ("churn", "churn.json", "Readers under renewal every ~1 s"),
+          ("security", "security.json", "Secret hygiene: unprivileged, no core dump, replaced tokens gone "
+           "from memory"),
           ("soak-asan", "soak-asan.json", "10,000 renewals under ASan/LSan"),
           ("soak-valgrind", "soak-valgrind.json", "10,000 renewals under valgrind"),
           ("regressions", "regressions.json", "Reproductions of open daemon bugs")]
@@ -131,6 +133,11 @@ def main():
     else:
         lines += ["", "Fuzzing: no `build-fuzz/fuzz-summary.txt` (run `bash scripts/fuzz 600`, or "
                   "`scripts/reliability --full`)."]
+    sec = load(os.path.join(args.dir, "security.json"))
+    if sec and sec.get("figures"):
+        f = sec["figures"]
+        lines += ["", "Security figures: " + ", ".join(f"{k} = {v}" for k, v in f.items()) + " (every readable "
+                  "mapping of the daemon read through /proc/PID/mem right after each renewal)."]
     m = load(os.path.join(args.dir, "matrix-full.json")) or load(os.path.join(args.dir, "matrix.json"))
     if m:
         skipped = [s for s in m.get("scenarios", []) if s.get("status") == "skip"]

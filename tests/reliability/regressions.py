@@ -40,15 +40,9 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rellib  # noqa: E402
 from rellib import Reader, RelFakeCloud, http_get  # noqa: E402
-import harness  # noqa: E402
 from harness import summary  # noqa: E402
 
-CHECKS = []
-
-
-def check(cond, msg, detail=None):
-    CHECKS.append({"ok": bool(cond), "msg": msg, "detail": None if cond else str(detail)[:500]})
-    return harness.check(cond, msg, detail)
+check = rellib.RecordedChecks()
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -253,10 +247,8 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(secrets_dir, ignore_errors=True)
     if out_json:
-        failed = sum(1 for c in CHECKS if not c["ok"])
         with open(out_json, "w") as f:
-            json.dump({"suite": "regressions", "checks": CHECKS, "passed": len(CHECKS) - failed, "failed": failed,
-                       "scenarios_run": len(CHECKS), "invariant_violations": failed}, f, indent=1)
+            json.dump(check.results(suite="regressions"), f, indent=1)
     return summary()
 
 

@@ -560,6 +560,27 @@ def scan_output(texts, secrets_file):
 # Running the daemon
 # ---------------------------------------------------------------------------
 
+class RecordedChecks:
+    """harness.check that also keeps every result for the suite's JSON:
+
+        check = RecordedChecks()
+        check(cond, "what must hold", detail)
+        json.dump(check.results(suite="x"), f)
+    """
+
+    def __init__(self):
+        self.items = []
+
+    def __call__(self, cond, msg, detail=None):
+        self.items.append({"ok": bool(cond), "msg": msg, "detail": None if cond else str(detail)[:500]})
+        return harness.check(cond, msg, detail)
+
+    def results(self, **extra):
+        failed = sum(1 for c in self.items if not c["ok"])
+        return dict(extra, checks=self.items, scenarios_run=len(self.items), passed=len(self.items) - failed,
+                    failed=failed, invariant_violations=failed)
+
+
 def start_daemon(conf, env, workdir, nofile=None):
     d = Daemon([], conf, env, workdir=workdir)
     if nofile:

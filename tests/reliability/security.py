@@ -36,12 +36,7 @@ from harness import summary  # noqa: E402
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 NOBODY = 65534
-CHECKS = []
-
-
-def check(cond, msg, detail=None):
-    CHECKS.append({"ok": bool(cond), "msg": msg, "detail": None if cond else str(detail)[:500]})
-    return harness.check(cond, msg, detail)
+check = rellib.RecordedChecks()
 
 
 def readable_regions(pid):
@@ -196,6 +191,13 @@ def main():
                     print("# skipped: the memory scan needs root to read a non-dumpable process")
                     res["figures"]["memory_scan"] = "skipped (not root)"
                     return
+                try:
+                    with open(f"/proc/{pid}/mem", "rb", 0):
+                        pass
+                except OSError as e:
+                    print(f"# skipped: the memory scan cannot read /proc/{pid}/mem ({e.strerror}: no CAP_SYS_PTRACE?)")
+                    res["figures"]["memory_scan"] = "skipped (no access to /proc/PID/mem)"
+                    return
                 mapped = sum(end - start for start, end, _ in readable_regions(pid))
                 if mapped > 16 << 30:
                     # ASan reserves terabytes for its shadow and allocator: no scan can read them.
@@ -227,9 +229,7 @@ def main():
                 alive, rc = rellib.stop_daemon(d)
                 check(alive and rc == 0, "the daemon exits 0 on SIGTERM", f"alive {alive}, exit status {rc}")
     finally:
-        failed = sum(1 for c in CHECKS if not c["ok"])
-        res.update({"checks": CHECKS, "scenarios_run": len(CHECKS), "passed": len(CHECKS) - failed,
-                    "failed": failed, "invariant_violations": failed, "elapsed_s": round(time.time() - t0, 1)})
+        res.update(check.results(elapsed_s=round(time.time() - t0, 1)))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(res, f, indent=1)

@@ -24,8 +24,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char out[512], tiny[4];
 
         if (!quiet) {
-                if (!freopen("/dev/null", "w", stdout))
+                /*
+                 * The CLI prints its table to stdout and a complaint about
+                 * each malformed answer to stderr: both to /dev/null. stderr
+                 * is swapped as a stream, not as descriptor 2, which the
+                 * sanitizers' reports still reach.
+                 */
+                FILE *devnull = fopen("/dev/null", "w");
+
+                if (!devnull || !freopen("/dev/null", "w", stdout))
                         abort();
+                stderr = devnull;
                 quiet = true;
         }
         (void)print_status_table((const char *)data, size);

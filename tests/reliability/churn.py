@@ -12,7 +12,8 @@ answer, so up to 2 s of such a lifetime is given up for safety) from JWTs of
 readers keep their connection alive across renewals, half connect anew.
 
 Asserts: zero errors (every answer a 200), every token served had at least
-min_remaining left when received (I1), no torn response (each parses and its
+min_remaining left when it was asked for (I1: the daemon answered after
+that; the longest send-to-read time is reported as the check's precision), no torn response (each parses and its
 Content-Length matches its body), both daemons exit 0, no secret in their
 output.
 
@@ -22,6 +23,7 @@ Full: 256 clients for 600 s; quick: 32 clients for 30 s. Prints "N passed, N fai
 """
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -40,6 +42,8 @@ TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 # Whole-second exp and iat make a 2 s JWT worth 1-2 s at receipt: "currently valid" is the bar here.
 MIN_REMAINING = 0
+# Readers run as threads in this many processes (see reader_process).
+READER_PROCESSES = 16
 
 
 def conf(fc, sock, body):
@@ -65,18 +69,25 @@ sts_endpoint = {fc.urls['sts']}
 
 
 class ChurnReader(threading.Thread):
+    """One client. For each token it keeps the latest request that returned it: when the request was sent
+    and when the answer was read. The daemon answered in between, so a token whose expiry minus the send
+    time is below min_remaining was certainly served too late (I1); the gap between the two times is how
+    precise that is (the reader's own delays, not the daemon's)."""
+
     def __init__(self, sock, path, keepalive, stop_ev):
         super().__init__(daemon=True)
         self.sock, self.path, self.keepalive, self.stop_ev = sock, path, keepalive, stop_ev
         self.ok = 0
         self.errors = []
-        self.last_seen = {}        # token -> latest receipt time
+        self.last_seen = {}        # token -> (sent, received) of its latest receipt
+        self.max_delay = 0.0       # the longest send-to-read time of any request
 
-    def record(self, status, body, err):
+    def record(self, t_sent, status, body, err):
         t = time.time()
+        self.max_delay = max(self.max_delay, t - t_sent)
         if status == 200 and body:
             self.ok += 1
-            self.last_seen[body] = t
+            self.last_seen[body] = (t_sent, t)
         elif len(self.errors) < 50:
             self.errors.append((round(t, 2), status, err, body[:120]))
         else:
@@ -86,9 +97,10 @@ class ChurnReader(threading.Thread):
         req = f"GET {self.path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
         s, buf = None, b""
         while not self.stop_ev.is_set():
+            t_sent = time.time()
             if not self.keepalive:
                 status, _, body, err = http_get(self.sock, self.path)
-                self.record(status, body, err)
+                self.record(t_sent, status, body, err)
                 continue
             try:
                 if s is None:
@@ -114,14 +126,69 @@ class ChurnReader(threading.Thread):
                 n = int(cl[0]) if cl and cl[0].isdigit() else 0
                 status, _, body, err = rellib.parse_response(buf[:end + 4 + n])
                 buf = buf[end + 4 + n:]
-                self.record(status, body, err)
+                self.record(t_sent, status, body, err)
             except (OSError, ConnectionError) as e:
-                self.record(0, b"", f"{type(e).__name__}: {e}")
+                self.record(t_sent, 0, b"", f"{type(e).__name__}: {e}")
                 if s is not None:
                     s.close()
                 s = None
         if s is not None:
             s.close()
+
+
+class Deadline:
+    """Stands in for a threading.Event in a reader process: set once the run's end time has passed."""
+
+    def __init__(self, t_end):
+        self.t_end = t_end
+
+    def is_set(self):
+        return time.time() >= self.t_end
+
+
+def reader_process(specs, t_end, conn):
+    """Runs its share of the readers as threads and sends back what they saw, merged: with 256 threads in one
+    process the GIL starves some of them for seconds, which would read as slow answers from the daemon."""
+    stop = Deadline(t_end)
+    readers = [ChurnReader(sock, path, keepalive, stop) for sock, path, keepalive in specs]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join()
+    seen = {}
+    for r in readers:
+        for body, (sent, recv) in r.last_seen.items():
+            if body not in seen or sent > seen[body][0]:
+                seen[body] = (sent, recv)
+    conn.send({"ok": sum(r.ok for r in readers), "errors": [e for r in readers for e in r.errors],
+               "max_delay": max((r.max_delay for r in readers), default=0.0), "seen": seen})
+    conn.close()
+
+
+def run_readers(specs, duration, alive):
+    """The readers in up to READER_PROCESSES processes of threads, for `duration` s or until alive() fails."""
+    ctx = multiprocessing.get_context("fork")
+    t_end = time.time() + duration
+    shares = [specs[i::READER_PROCESSES] for i in range(min(READER_PROCESSES, len(specs)))]
+    procs = []
+    for share in shares:
+        parent, child = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=reader_process, args=(share, t_end, child), daemon=True)
+        p.start()
+        child.close()
+        procs.append((p, parent))
+    while time.time() < t_end and alive():
+        time.sleep(1)
+    results = []
+    for p, parent in procs:
+        if p.is_alive() and not alive():
+            p.terminate()
+        try:
+            results.append(parent.recv() if parent.poll(t_end - time.time() + 30) else None)
+        except EOFError:
+            results.append(None)
+        p.join(5)
+    return results
 
 
 def main():
@@ -178,24 +245,14 @@ iam_endpoint = {fb.urls['gcp_iam']}
                                  http_get(sock_b, "/v1/token/storage?wait=20")[0] == 200 and
                                  http_get(sock_b, "/v1/token/gcs?wait=20")[0] == 200, 30))
         check(ready, "churn: both daemons serve their tokens")
-        readers = []
-        stop_ev = threading.Event()
+        results = []
         if ready:
             targets = [(sock_a, "/v1/jwt/a?format=raw"), (sock_b, "/v1/token/storage?format=raw"),
                        (sock_a, "/v1/jwt/a?format=raw"), (sock_b, "/v1/token/gcs?format=raw")]
-            for i in range(n_clients):
-                sock, path = targets[i % 4]
-                readers.append(ChurnReader(sock, path, keepalive=(i // 4) % 2 == 0, stop_ev=stop_ev))
+            specs = [targets[i % 4] + ((i // 4) % 2 == 0,) for i in range(n_clients)]
             base = [s.mark() for s in samplers]
-            log(f"churn: {n_clients} readers for {duration:.0f} s")
-            for r in readers:
-                r.start()
-            t_end = time.time() + duration
-            while time.time() < t_end and da.alive() and db.alive():
-                time.sleep(1)
-            stop_ev.set()
-            for r in readers:
-                r.join(15)
+            log(f"churn: {n_clients} readers in {min(READER_PROCESSES, n_clients)} processes for {duration:.0f} s")
+            results = run_readers(specs, duration, lambda: da.alive() and db.alive())
             time.sleep(1.0)
             finals = [s.mark() for s in samplers]
         renew_a = fa.count("sts", "GetWebIdentityToken", "ok")
@@ -207,27 +264,35 @@ iam_endpoint = {fb.urls['gcp_iam']}
         check(alive, "churn: both daemons alive at the end")
         check(rc_a == 0 and rc_b == 0, "churn: exit status 0 on SIGTERM", (rc_a, rc_b))
         if ready:
-            served = sum(r.ok for r in readers)
-            errors = [e for r in readers for e in r.errors]
+            check(results and all(r is not None for r in results), "churn: every reader process reported")
+            results = [r for r in results if r is not None]
+            served = sum(r["ok"] for r in results)
+            errors = [e for r in results for e in r["errors"]]
+            max_delay = max((r["max_delay"] for r in results), default=0.0)
             shown = [e for e in errors if e is not None][:5]
             check(served > 0 and not errors, f"churn: {served} responses, zero errors and no torn response "
                   f"({len(errors)} errors)", shown)
             expiries = Expiries("mixed")
             expiries.learn(fb.log())
             worst, bad, unknown = None, [], 0
-            for r in readers:
-                for body, t in r.last_seen.items():
-                    exp = expiries.of(body)
-                    if exp is None:
-                        unknown += 1
-                        continue
-                    left = exp - t
-                    worst = left if worst is None else min(worst, left)
-                    if left < MIN_REMAINING - 0.05:
-                        bad.append(round(left, 2))
-            distinct = len({b for r in readers for b in r.last_seen})
+            seen = {}
+            for r in results:
+                for body, (sent, recv) in r["seen"].items():
+                    if body not in seen or sent > seen[body][0]:
+                        seen[body] = (sent, recv)
+            for body, (sent, recv) in seen.items():
+                exp = expiries.of(body)
+                if exp is None:
+                    unknown += 1
+                    continue
+                left = exp - sent
+                worst = left if worst is None else min(worst, left)
+                if left < MIN_REMAINING - 0.05:
+                    bad.append(round(left, 2))
+            distinct = len(seen)
             check(not bad and not unknown, f"churn: I1 for all {distinct} distinct tokens served "
-                  f"(worst {worst and round(worst, 2)} s left, min_remaining {MIN_REMAINING})",
+                  f"(worst {worst and round(worst, 2)} s left when last asked for, min_remaining {MIN_REMAINING}; "
+                  f"longest send-to-read {max_delay:.2f} s)",
                   f"{len(bad)} below min_remaining: {sorted(bad)[:10]}; {unknown} unknown")
             check(renew_a >= duration / 2 and renew_b >= duration / 2,
                   f"churn: tokens renewed throughout ({renew_a} JWTs on A, {renew_b} exchanges on B "
@@ -239,7 +304,7 @@ iam_endpoint = {fb.urls['gcp_iam']}
                       f"fds {b[1]} -> {fds} (peak {s.peak()[1]})")
             res.update({"requests_served": served, "errors": len(errors), "distinct_tokens": distinct,
                         "renewals": renew_a + renew_b, "worst_remaining_s": worst and round(worst, 3),
-                        "i1_violations": len(bad)})
+                        "i1_violations": len(bad), "max_send_to_read_s": round(max_delay, 3)})
         out = da.stdout + da.stderr + db.stdout + db.stderr
         found = rellib.scan_output([("daemon A", da.stdout + da.stderr), ("daemon B", db.stdout + db.stderr)],
                                    None)

@@ -121,15 +121,19 @@ def main():
     try:
         with open(args.fuzz) as f:
             for line in f:
-                m = re.match(r"(fuzz_\S+): rc=(\d+) executions=(\S+) seconds=(\d+) crashes=(\d+)", line.strip())
+                m = re.match(r"(fuzz_\S+): rc=(\d+) executions=(\S+) seconds=(\d+) crashes=(\d+)"
+                             r"(?: slow_units=(\d+))?", line.strip())
                 if m:
                     fz.append(m.groups())
     except OSError:
         pass
     if fz:
         lines += ["", "## Fuzzing (`bash scripts/fuzz 600`, from build-fuzz/fuzz-summary.txt)", "",
-                  "| target | executions | seconds | crashes | exit |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {t} | {ex} | {sec} | {cr} | {rc} |" for t, rc, ex, sec, cr in fz]
+                  "| target | executions | seconds | crashes | slow units | exit |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {t} | {ex} | {sec} | {cr} | {slow or 0} | {rc} |" for t, rc, ex, sec, cr, slow in fz]
+        lines += ["", "A slow unit is an input that once took over 10 s (libFuzzer's -report_slow_units); "
+                  "each is re-run to tell a finding from a starved process (the campaign runs at nice 19 "
+                  "beside the other suites)."]
     else:
         lines += ["", "Fuzzing: no `build-fuzz/fuzz-summary.txt` (run `bash scripts/fuzz 600`, or "
                   "`scripts/reliability --full`)."]

@@ -81,6 +81,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--fuzz", default=os.path.join(REPO, "build-fuzz", "fuzz-summary.txt"))
     ap.add_argument("--scan", default=None, help="scan_secrets output to quote")
+    ap.add_argument("--notes", default=None, help="a Markdown file of remarks on this run, quoted as they are")
     args = ap.parse_args()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["<!-- SPDX-License-Identifier: MIT -->", "# RELIABILITY", "",
@@ -172,6 +173,9 @@ def main():
         with open(args.scan) as f:
             scan = f.read().strip().splitlines()
         lines += ["", f"Secret scan of every daemon log and meson's test log: {scan[-1] if scan else 'not run'}."]
+    if args.notes:
+        with open(args.notes) as f:
+            lines += ["", "## Notes on this run", "", f.read().strip()]
     lines += ["", "## Reproduce", "", "```",
               "scripts/reliability --quick      # matrix, hostile and churn quick sets (about 5 minutes)",
               "scripts/reliability --full       # full matrix, 10,000 connections, 256 readers x 10 min, soak "

@@ -487,13 +487,7 @@ socket = {sock}
 ca_file = {fc.ca_file}
 max_connections = {max_conn}
 log_level = info
-
-[aws]
-credentials = imds
-region = us-east-2
-imds_endpoint = {fc.urls['imds']}
-sts_endpoint = {fc.urls['sts']}
-
+{rellib.aws_imds_section(fc)}
 [jwt.a]
 audience = api://AzureADTokenExchange
 """

@@ -56,8 +56,7 @@ RETRY_AFTER = 2
 CREDS_LIFETIME = 126  # usable to sign for 6 s: STS needs 60 s of margin plus a 60 s token
 GCP_IAM_SKEW = -594   # impersonated tokens are at least 600 s long: the fake's clock runs 594 s behind
 
-TENANT = "11111111-2222-3333-4444-555555555555"
-CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+TENANT, CLIENT = rellib.TENANT, rellib.CLIENT
 SA = "example-sa@example-project.iam.gserviceaccount.com"
 VOLATILE_PARAMS = {"client_assertion", "subject_token", "client-request-id", "client_request_id"}
 

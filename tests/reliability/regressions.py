@@ -39,13 +39,11 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rellib  # noqa: E402
-from rellib import Reader, RelFakeCloud, http_get  # noqa: E402
+from rellib import CLIENT, TENANT, Reader, RelFakeCloud, http_get  # noqa: E402
 from harness import summary  # noqa: E402
 
 check = rellib.RecordedChecks()
 
-TENANT = "11111111-2222-3333-4444-555555555555"
-CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 
 
 def base_conf(fc, sock, extra_daemon="", extra_aws=""):
@@ -58,13 +56,7 @@ refresh_margin = 0
 backoff_initial = 1
 backoff_max = 3
 {extra_daemon}
-
-[aws]
-credentials = imds
-region = us-east-2
-imds_endpoint = {fc.urls['imds']}
-sts_endpoint = {fc.urls['sts']}
-{extra_aws}
+{rellib.aws_imds_section(fc)}{extra_aws}
 """
 
 
@@ -100,18 +92,7 @@ def test_unservable_swap(fc, workdir):
     fc.reset()
     fc.config(entra_token_lifetime=8)
     fc.add_fic(TENANT, CLIENT)
-    conf = base_conf(fc, sock) + f"""
-[jwt.azure]
-audience = api://AzureADTokenExchange
-
-[azure.storage]
-jwt = azure
-tenant_id = {TENANT}
-client_id = {CLIENT}
-scope = https://storage.azure.com/.default
-authority = {fc.urls['entra']}
-"""
-    d = rellib.start_daemon(conf, {}, workdir)
+    d = rellib.start_daemon(entra_conf(fc, sock), {}, workdir)
     try:
         ok = d.wait_for(lambda: os.path.exists(sock) and http_get(sock, "/v1/token/storage?wait=10")[0] == 200, 20)
         check(ok, "unservable-swap: token served")
@@ -156,18 +137,8 @@ def test_creds_margin(fc, workdir):
 
 
 def entra_conf(fc, sock, extra_target="", http_timeout=10):
-    return base_conf(fc, sock, extra_daemon=f"http_timeout = {http_timeout}") + f"""
-[jwt.azure]
-audience = api://AzureADTokenExchange
-
-[azure.storage]
-jwt = azure
-tenant_id = {TENANT}
-client_id = {CLIENT}
-scope = https://storage.azure.com/.default
-authority = {fc.urls['entra']}
-{extra_target}
-"""
+    return (base_conf(fc, sock, extra_daemon=f"http_timeout = {http_timeout}") + rellib.azure_section(fc) +
+            f"{extra_target}\n")
 
 
 def test_unservable_file(fc, workdir):

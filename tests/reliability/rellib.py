@@ -35,6 +35,57 @@ def log(msg):
 
 
 # ---------------------------------------------------------------------------
+# Configuration fragments the suites share
+# ---------------------------------------------------------------------------
+
+# The Entra tenant and client whose federated credential the suites add (fc.add_fic(TENANT, CLIENT)).
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def aws_imds_section(fc):
+    """[aws]: credentials from the fake's IMDS, JWTs from its STS."""
+    return f"""
+[aws]
+credentials = imds
+region = us-east-2
+imds_endpoint = {fc.urls['imds']}
+sts_endpoint = {fc.urls['sts']}
+"""
+
+
+def azure_section(fc, jwt_duration=None):
+    """[jwt.azure] and [azure.storage], which exchanges it at the fake's Entra ID."""
+    duration = f"duration = {jwt_duration}\n" if jwt_duration else ""
+    return f"""
+[jwt.azure]
+audience = api://AzureADTokenExchange
+{duration}
+[azure.storage]
+jwt = azure
+tenant_id = {TENANT}
+client_id = {CLIENT}
+scope = https://storage.azure.com/.default
+authority = {fc.urls['entra']}
+"""
+
+
+def gcp_section(fc, audience, jwt_duration=None):
+    """[jwt.gcp] and [gcp.gcs], which exchanges it at the fake's Google STS and IAM."""
+    duration = f"duration = {jwt_duration}\n" if jwt_duration else ""
+    return f"""
+[jwt.gcp]
+audience = {audience}
+{duration}
+[gcp.gcs]
+jwt = gcp
+audience = {audience}
+sts_endpoint = {fc.urls['gcp_sts']}
+iam_endpoint = {fc.urls['gcp_iam']}
+"""
+
+
+# ---------------------------------------------------------------------------
 # The fake cloud, with its secrets recorded
 # ---------------------------------------------------------------------------
 

@@ -29,12 +29,10 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rellib  # noqa: E402
-from rellib import RelFakeCloud, http_get  # noqa: E402
+from rellib import CLIENT, TENANT, RelFakeCloud, http_get  # noqa: E402
 import harness  # noqa: E402
 from harness import summary  # noqa: E402
 
-TENANT = "11111111-2222-3333-4444-555555555555"
-CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 NOBODY = 65534
 check = rellib.RecordedChecks()
 
@@ -117,23 +115,7 @@ refresh_margin = 0
 refresh_percent = 10
 backoff_initial = 1
 backoff_max = 2
-
-[aws]
-credentials = imds
-region = us-east-2
-imds_endpoint = {fc.urls['imds']}
-sts_endpoint = {fc.urls['sts']}
-
-[jwt.azure]
-audience = api://AzureADTokenExchange
-
-[azure.storage]
-jwt = azure
-tenant_id = {TENANT}
-client_id = {CLIENT}
-scope = https://storage.azure.com/.default
-authority = {fc.urls['entra']}
-"""
+{rellib.aws_imds_section(fc)}{rellib.azure_section(fc)}"""
 
 
 def main():

@@ -22,11 +22,9 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rellib  # noqa: E402
-from rellib import Reader, RelFakeCloud, Sampler, http_get, log  # noqa: E402
+from rellib import CLIENT, TENANT, Reader, RelFakeCloud, Sampler, http_get, log  # noqa: E402
 from harness import check, summary  # noqa: E402
 
-TENANT = "11111111-2222-3333-4444-555555555555"
-CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 
 
 def main():
@@ -59,34 +57,7 @@ refresh_percent = 30
 backoff_initial = 1
 backoff_max = 2
 log_level = notice
-
-[aws]
-credentials = imds
-region = us-east-2
-imds_endpoint = {fc.urls['imds']}
-sts_endpoint = {fc.urls['sts']}
-{jwts}
-[jwt.azure]
-audience = api://AzureADTokenExchange
-duration = 62
-
-[azure.storage]
-jwt = azure
-tenant_id = {TENANT}
-client_id = {CLIENT}
-scope = https://storage.azure.com/.default
-authority = {fc.urls['entra']}
-
-[jwt.gcp]
-audience = {aud}
-duration = 62
-
-[gcp.gcs]
-jwt = gcp
-audience = {aud}
-sts_endpoint = {fc.urls['gcp_sts']}
-iam_endpoint = {fc.urls['gcp_iam']}
-"""
+{rellib.aws_imds_section(fc)}{jwts}{rellib.azure_section(fc, jwt_duration=62)}{rellib.gcp_section(fc, aud, jwt_duration=62)}"""
         d = rellib.Daemon([], conf, {}, workdir=tmp)
         if args.wrapper:
             d.cmd = shlex.split(args.wrapper) + d.cmd

@@ -58,38 +58,33 @@ static int pct_octet(char x, char y)
 }
 
 /*
- * Character classes of the request grammar: one table lookup per byte, as
- * every byte of every request passes here. Each byte has exactly one entry.
+ * RFC 3986 classes of the request target, and the bytes that end a line:
+ * one table lookup per byte, as every byte of every request passes here.
+ * Each byte has exactly one entry. Token characters (method, header names)
+ * are ft_text_is_tchar's, the one definition the SigV4 code uses too.
  */
 enum {
-        C_TCHAR = 1 << 0,      /* RFC 9110 §5.6.2 token */
-        C_UNRESERVED = 1 << 1, /* RFC 3986 unreserved */
-        C_SUB_DELIM = 1 << 2,  /* RFC 3986 sub-delims */
-        C_PCHAR = 1 << 3,      /* RFC 3986 pchar less pct-encoded (callers decode '%' themselves) */
-        C_LINE = 1 << 4,       /* LF, CR and NUL: end a line, or refuse it */
+        C_UNRESERVED = 1 << 0, /* RFC 3986 unreserved */
+        C_SUB_DELIM = 1 << 1,  /* RFC 3986 sub-delims */
+        C_PCHAR = 1 << 2,      /* RFC 3986 pchar less pct-encoded (callers decode '%' themselves) */
+        C_LINE = 1 << 3,       /* LF, CR and NUL: end a line, or refuse it */
 };
-#define C_ALNUM (C_TCHAR | C_UNRESERVED | C_PCHAR)
+#define C_UNRESERVED_PCHAR (C_UNRESERVED | C_PCHAR)
+#define C_SUB_DELIM_PCHAR (C_SUB_DELIM | C_PCHAR)
 static const uint8_t char_class[256] = {
-        ['0' ... '9'] = C_ALNUM, ['A' ... 'Z'] = C_ALNUM, ['a' ... 'z'] = C_ALNUM,
-        ['-'] = C_ALNUM, ['.'] = C_ALNUM, ['_'] = C_ALNUM, ['~'] = C_ALNUM,
-        ['!'] = C_TCHAR | C_SUB_DELIM | C_PCHAR, ['$'] = C_TCHAR | C_SUB_DELIM | C_PCHAR,
-        ['&'] = C_TCHAR | C_SUB_DELIM | C_PCHAR, ['\''] = C_TCHAR | C_SUB_DELIM | C_PCHAR,
-        ['*'] = C_TCHAR | C_SUB_DELIM | C_PCHAR, ['+'] = C_TCHAR | C_SUB_DELIM | C_PCHAR,
-        ['('] = C_SUB_DELIM | C_PCHAR, [')'] = C_SUB_DELIM | C_PCHAR, [','] = C_SUB_DELIM | C_PCHAR,
-        [';'] = C_SUB_DELIM | C_PCHAR, ['='] = C_SUB_DELIM | C_PCHAR,
+        ['0' ... '9'] = C_UNRESERVED_PCHAR, ['A' ... 'Z'] = C_UNRESERVED_PCHAR, ['a' ... 'z'] = C_UNRESERVED_PCHAR,
+        ['-'] = C_UNRESERVED_PCHAR, ['.'] = C_UNRESERVED_PCHAR, ['_'] = C_UNRESERVED_PCHAR,
+        ['~'] = C_UNRESERVED_PCHAR,
+        ['!'] = C_SUB_DELIM_PCHAR, ['$'] = C_SUB_DELIM_PCHAR, ['&'] = C_SUB_DELIM_PCHAR, ['\''] = C_SUB_DELIM_PCHAR,
+        ['('] = C_SUB_DELIM_PCHAR, [')'] = C_SUB_DELIM_PCHAR, ['*'] = C_SUB_DELIM_PCHAR, ['+'] = C_SUB_DELIM_PCHAR,
+        [','] = C_SUB_DELIM_PCHAR, [';'] = C_SUB_DELIM_PCHAR, ['='] = C_SUB_DELIM_PCHAR,
         [':'] = C_PCHAR, ['@'] = C_PCHAR,
-        ['#'] = C_TCHAR, ['%'] = C_TCHAR, ['^'] = C_TCHAR, ['`'] = C_TCHAR, ['|'] = C_TCHAR,
         ['\0'] = C_LINE, ['\n'] = C_LINE, ['\r'] = C_LINE,
 };
 
 static inline bool has_class(int c, unsigned cls)
 {
         return (char_class[(unsigned char)c] & cls) != 0;
-}
-
-static inline bool is_tchar(int c)
-{
-        return has_class(c, C_TCHAR);
 }
 
 static inline bool is_unreserved(int c)
@@ -354,7 +349,7 @@ static int parse_request_line(const struct line *l, struct ft_http_req *req, int
         if (method_len == 0)
                 return reject(status, 400);
         for (size_t i = 0; i < method_len; i++)
-                if (!is_tchar((unsigned char)l->p[i]))
+                if (!ft_text_is_tchar((unsigned char)l->p[i]))
                         return reject(status, 400);
         /* Methods are case-sensitive (RFC 9110 §9.1): "get" is some other method. */
         if (method_len == 3 && memcmp(l->p, "GET", 3) == 0)
@@ -508,7 +503,7 @@ static int parse_field_line(const struct line *l, struct head *h, int *status)
                 return reject(status, 400);
         /* This also refuses whitespace before the colon (RFC 9112 §5.1: MUST 400). */
         for (const char *q = p; q < colon; q++)
-                if (!is_tchar((unsigned char)*q))
+                if (!ft_text_is_tchar((unsigned char)*q))
                         return reject(status, 400);
         for (v = colon + 1; v < end && is_ows(*v); v++)
                 ;

@@ -1021,10 +1021,9 @@ int fetch_global_init(void)
 {
         /* Takes effect only before OpenSSL's first allocation (main calls this early); later calls are no-ops. */
         (void)CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
-        return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc) ==
-                               CURLE_OK
-                       ? 0
-                       : -EIO;
+        if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc) != CURLE_OK)
+                return -EIO;
+        return 0;
 }
 
 int fetcher_new(uv_loop_t *loop, const char *ca_file, struct fetcher **ret)

@@ -281,6 +281,14 @@ static int open_checked_dir(const struct tokenfile *f, int *ret_fd, struct ft_di
         return 0;
 }
 
+/* How much of NAME a temporary name ".NAME.<hex digits>" keeps: all of it, unless that would pass NAME_MAX. */
+static int temp_name_keep(const struct tokenfile *f)
+{
+        size_t n = strlen(f->name);
+
+        return n > TEMP_NAME_KEEP ? TEMP_NAME_KEEP : (int)n;
+}
+
 /*
  * Create ".NAME.<16 hex digits>" next to the target, mode 0600 until it has
  * its group: a reader never gets a chance to open it under a wider mode
@@ -290,10 +298,8 @@ static int open_checked_dir(const struct tokenfile *f, int *ret_fd, struct ft_di
 static int create_temp(const struct tokenfile *f, int dfd, char tmp[static NAME_MAX + 1], int *ret_fd,
                        struct ft_diag *diag)
 {
-        int name_len = (int)strlen(f->name);
+        int name_len = temp_name_keep(f);
 
-        if (name_len > TEMP_NAME_KEEP)
-                name_len = TEMP_NAME_KEEP;
         for (int attempt = 0; attempt < TEMP_ATTEMPTS; attempt++) {
                 uint8_t rnd[TEMP_RANDOM_BYTES];
                 ssize_t got;
@@ -503,10 +509,8 @@ int tokenfile_remove(struct tokenfile *f, struct ft_diag *diag)
 /* Whether `entry` is a name create_temp makes for this file: ".NAME." and the hex digits. */
 static bool is_temp_name(const struct tokenfile *f, const char *entry)
 {
-        size_t name_len = strlen(f->name), n = strlen(entry);
+        size_t name_len = (size_t)temp_name_keep(f), n = strlen(entry);
 
-        if (name_len > TEMP_NAME_KEEP)
-                name_len = TEMP_NAME_KEEP;
         if (n != 2 + name_len + 2 * TEMP_RANDOM_BYTES || entry[0] != '.' ||
             memcmp(entry + 1, f->name, name_len) != 0 || entry[1 + name_len] != '.')
                 return false;

@@ -450,6 +450,24 @@ static void test_sweep(void)
                 CHECK_INT(tokenfile_sweep(f, time(NULL) - 60, &diag), 0);
                 CHECK(lstat(at("sw/.token.3333333333333333"), &st) == 0);
         }
+        /* A name too long to keep whole in a temporary name: its leftover is found by the cut name. */
+        {
+                char name[NAME_MAX + 1], leftover[NAME_MAX + 1], path[PATH_MAX];
+                struct tokenfile *lf;
+                size_t keep = NAME_MAX - 2 - 16;
+
+                memset(name, 'n', NAME_MAX - 5);
+                name[NAME_MAX - 5] = '\0';
+                format_path(path, sizeof(path), "%s/sw/%s", base, name);
+                lf = open_sink(path, 0600, NULL);
+                snprintf(leftover, sizeof(leftover), ".%.*s.0123456789abcdef", (int)keep, name);
+                format_path(path, sizeof(path), "%s/sw/%s", base, leftover);
+                put_file(path, "secret");
+                age_file(path, 3600);
+                CHECK_INT(tokenfile_sweep(lf, time(NULL) - 60, &diag), 1);
+                CHECK(lstat(path, &st) < 0 && errno == ENOENT);
+                tokenfile_free(lf);
+        }
         /* An unsafe directory is refused, as for a write. */
         CHECK(chmod(at("sw"), 0777) == 0);
         CHECK(tokenfile_sweep(f, time(NULL) - 60, &diag) < 0);
